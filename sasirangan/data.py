@@ -1,0 +1,423 @@
+"""Reading photo folders: robust image loading, scanning, duplicate-aware splits and tf.data.
+
+Preprocessing is written once, here: `prepare_image` turns any RGB picture into the
+float32 [0, 1] square the model takes. Training, evaluation, the predictor and the app
+all go through it; the backbone's own [-1, 1] normalisation lives inside the model.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import random
+import warnings
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import imagehash
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .config import IMAGE_EXTENSIONS, UNKNOWN_CLASS
+
+MAX_PIXELS = 64_000_000  # larger pictures are refused before decoding (decompression bombs)
+SPLITS = ("train", "val", "test")
+
+
+class ImageError(ValueError):
+    """A file or upload that cannot be used as a picture; the message says why."""
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_image(source) -> np.ndarray:
+    """Decode a picture into an RGB uint8 array, whatever its format or mode.
+
+    Honours EXIF orientation, takes the first frame of animations, flattens transparency
+    onto white and maps grayscale, palette, CMYK and 16-bit pictures to 8-bit RGB.
+
+    Args:
+        source: a path, raw bytes, a PIL image or a numpy array (H, W[, C]).
+
+    Returns:
+        np.ndarray of shape (H, W, 3), dtype uint8.
+
+    Raises:
+        ImageError: the source is not a readable picture (message names the reason).
+    """
+    if isinstance(source, np.ndarray):
+        return _array_to_rgb(source)
+    if isinstance(source, Image.Image):
+        return _pil_to_rgb(source)
+    name = "upload" if isinstance(source, (bytes, bytearray)) else str(source)
+    try:
+        fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(fp) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise ImageError(
+                        f"{name}: picture is too large ({width}x{height} pixels); "
+                        f"the limit is {MAX_PIXELS // 1_000_000} megapixels."
+                    )
+                image.seek(0)  # first frame of an animated GIF/WebP/TIFF
+                image.load()
+                return _pil_to_rgb(image)
+    except ImageError:
+        raise
+    except FileNotFoundError:
+        raise ImageError(f"{name}: file not found.") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image file (or a format Pillow cannot read).") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{name}: picture is too large (decompression bomb guard).") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageError(f"{name}: corrupt or truncated image ({error}).") from None
+
+
+def _pil_to_rgb(image: Image.Image) -> np.ndarray:
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit and float grayscale: stretch to 8 bits instead of clipping at 255.
+        return _array_to_rgb(np.asarray(image, dtype=np.float32), high_bit=True)
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+
+
+def _array_to_rgb(array: np.ndarray, high_bit: bool = False) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ImageError(f"expected an image array of shape (H, W), (H, W, 3) or (H, W, 4); got {array.shape}.")
+    if array.shape[0] < 1 or array.shape[1] < 1:
+        raise ImageError(f"image has no pixels (shape {array.shape}).")
+    if array.dtype != np.uint8:
+        array = array.astype(np.float32)
+        if high_bit or array.max(initial=0) > 255:
+            top = 65535.0 if array.max(initial=0) > 255 else 255.0
+            array = array / top * 255.0
+        elif array.max(initial=0) <= 1.0:
+            array = array * 255.0
+        array = np.clip(array, 0, 255).astype(np.uint8)
+    if array.ndim == 2:
+        array = np.stack([array] * 3, axis=-1)
+    if array.shape[2] == 4:
+        alpha = array[:, :, 3:4].astype(np.float32) / 255.0
+        array = (array[:, :, :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+    return np.ascontiguousarray(array)
+
+
+def prepare_image(rgb: np.ndarray, image_size: int, box=None) -> np.ndarray:
+    """Crop (optionally), resize and rescale an RGB uint8 picture for the model.
+
+    Args:
+        rgb: (H, W, 3) uint8 array from `load_image`.
+        image_size: side of the square the model takes.
+        box: optional (left, top, right, bottom) in relative [0, 1] coordinates.
+
+    Returns:
+        (image_size, image_size, 3) float32 array in [0, 1].
+    """
+    return resize_image(rgb, image_size, box).astype(np.float32) / 255.0
+
+
+def resize_image(rgb: np.ndarray, image_size: int, box=None) -> np.ndarray:
+    """The uint8 half of `prepare_image` (what the training pipeline caches)."""
+    if box is not None and box[0] >= 0:
+        height, width = rgb.shape[:2]
+        left, top = int(box[0] * width), int(box[1] * height)
+        right, bottom = max(left + 1, int(box[2] * width)), max(top + 1, int(box[3] * height))
+        rgb = rgb[top:bottom, left:right]
+    height, width = rgb.shape[:2]
+    shrinking = height > image_size or width > image_size
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(rgb, (image_size, image_size), interpolation=interpolation)
+
+
+# --------------------------------------------------------------------------- scanning
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One training example: a file, its class and an optional crop box (relative coords)."""
+
+    path: str
+    label: str
+    box: tuple[float, float, float, float] | None = None
+
+    def to_json(self, root: Path) -> list:
+        return [_relative(self.path, root), self.label, list(self.box) if self.box else None]
+
+    @classmethod
+    def from_json(cls, item: list, root: Path) -> "Sample":
+        path = item[0] if os.path.isabs(item[0]) else str(Path(root) / item[0])
+        return cls(path, item[1], tuple(item[2]) if item[2] else None)
+
+
+def _relative(path: str, root: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+@dataclass
+class Scan:
+    """What a folder scan found: usable images, class names, and what was skipped and why."""
+
+    root: Path
+    samples: list[Sample]
+    class_names: list[str]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    hashes: dict[str, imagehash.ImageHash] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counter = Counter(sample.label for sample in self.samples)
+        return {name: counter[name] for name in self.class_names}
+
+
+def _list_files(folder: Path) -> list[Path]:
+    files = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        files += [Path(dirpath) / name for name in sorted(filenames) if not name.startswith(".")]
+    return files
+
+
+def _check_file(path: Path) -> tuple[str, imagehash.ImageHash | None, str | None]:
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        return str(path), None, f"not an image file (extension '{path.suffix or 'none'}')"
+    try:
+        rgb = load_image(path)
+    except ImageError as error:
+        return str(path), None, str(error).split(": ", 1)[-1]
+    small = Image.fromarray(resize_image(rgb, 128))
+    return str(path), imagehash.phash(small), None
+
+
+def scan_folder(root, unknown_dirs=(), progress: bool = False) -> Scan:
+    """Find the images of a folder-per-class tree, checking that each one decodes.
+
+    A folder named `unknown` is the rejection class; `unknown_dirs` adds more negatives
+    to it. Unreadable files are skipped and listed in `Scan.skipped`, never raised.
+
+    Raises:
+        FileNotFoundError: `root` or an unknown dir does not exist.
+        ValueError: no classes, a single class, or a class folder without readable images.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"Data folder '{root}' does not exist or is not a folder.")
+    class_dirs = {d.name: [d] for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")}
+    for extra in unknown_dirs:
+        if not Path(extra).is_dir():
+            raise FileNotFoundError(f"Unknown-images folder '{extra}' does not exist or is not a folder.")
+        class_dirs.setdefault(UNKNOWN_CLASS, []).append(Path(extra))
+    if not class_dirs:
+        raise ValueError(
+            f"'{root}' has no class sub-folders. Lay it out as {root}/<class name>/<photo>.jpg, "
+            "one sub-folder per motif."
+        )
+    jobs = [(name, path) for name, dirs in class_dirs.items() for d in dirs for path in _list_files(d)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda job: _check_file(job[1]), jobs))
+    samples, skipped, hashes = [], [], {}
+    for (name, _), (path, phash, reason) in zip(jobs, results):
+        if reason:
+            skipped.append((path, reason))
+        else:
+            samples.append(Sample(path, name))
+            hashes[path] = phash
+    class_names = sorted(class_dirs)
+    counts = Counter(sample.label for sample in samples)
+    empty = [name for name in class_names if counts[name] == 0]
+    if empty:
+        raise ValueError(
+            f"Class folder(s) {', '.join(repr(n) for n in empty)} in '{root}' hold no readable images. "
+            "Add photos to them or remove the folder(s)."
+        )
+    if len(class_names) < 2:
+        raise ValueError(
+            f"'{root}' needs at least two class sub-folders; found {len(class_names)} "
+            f"({', '.join(repr(n) for n in class_names)}). Add another class folder "
+            f"(a folder named '{UNKNOWN_CLASS}' of other pictures counts)."
+        )
+    return Scan(root, samples, class_names, skipped, hashes)
+
+
+# --------------------------------------------------------------------------- splitting
+
+
+def duplicate_groups(paths: list[str], hashes: dict, max_distance: int) -> list[int]:
+    """Group ids such that images within `max_distance` phash bits share a group.
+
+    Connected components (union-find), so a chain of near-copies stays together too.
+    """
+    if not paths:
+        return []
+    bits = np.array([np.asarray(hashes[p].hash, dtype=bool).ravel() for p in paths])
+    parent = list(range(len(paths)))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(paths) - 1):
+        distances = np.count_nonzero(bits[i + 1 :] != bits[i], axis=1)
+        for j in np.nonzero(distances <= max_distance)[0] + i + 1:
+            parent[find(int(j))] = find(i)
+    return [find(i) for i in range(len(paths))]
+
+
+def _split_counts(total: int, val_split: float, test_split: float) -> dict[str, int]:
+    n_test = max(1, round(total * test_split)) if test_split > 0 else 0
+    n_val = max(1, round(total * val_split)) if val_split > 0 else 0
+    return {"train": total - n_val - n_test, "val": n_val, "test": n_test}
+
+
+def split_samples(scan: Scan, config) -> dict[str, list[Sample]]:
+    """Split 80/10/10 (config ratios), stratified by class, before any augmentation.
+
+    Near-duplicate images (perceptual hash) always land in the same split. Classes with
+    fewer than `config.samples_per_class` photos are instead cut into a grid of regions,
+    each region assigned to one split, and random crops are sampled inside the regions,
+    so test crops show parts of the cloth that training never saw.
+
+    Raises:
+        ValueError: a class has too few distinct images to give each split one.
+    """
+    rng = random.Random(config.seed)
+    counts = scan.counts
+    crop_classes = {c for c, n in counts.items() if config.samples_per_class and n < config.samples_per_class}
+    splits: dict[str, list[Sample]] = {name: [] for name in SPLITS}
+
+    whole = [s for s in scan.samples if s.label not in crop_classes]
+    groups = duplicate_groups([s.path for s in whole], scan.hashes, config.duplicate_distance)
+    members: dict[int, list[Sample]] = defaultdict(list)
+    for sample, group in zip(whole, groups):
+        members[group].append(sample)
+    by_label: dict[str, list[list[Sample]]] = defaultdict(list)
+    for group_samples in members.values():
+        label = Counter(s.label for s in group_samples).most_common(1)[0][0]
+        by_label[label].append(group_samples)
+
+    needed = 1 + (config.val_split > 0) + (config.test_split > 0)
+    for label in sorted(by_label):
+        label_groups = sorted(by_label[label], key=lambda g: g[0].path)
+        if len(label_groups) < needed:
+            raise ValueError(
+                f"Class '{label}' has {len(label_groups)} distinct image(s) (near-duplicates count once); "
+                f"at least {needed} are needed to give each of train/val/test one. Add photos, or pass "
+                f"--samples-per-class N to train from region crops of few photos."
+            )
+        rng.shuffle(label_groups)
+        target = _split_counts(sum(len(g) for g in label_groups), config.val_split, config.test_split)
+        have = {name: 0 for name in SPLITS}
+        for index, group_samples in enumerate(label_groups):
+            if index == 0 and target["test"]:
+                name = "test"
+            elif index == 1 and target["val"]:
+                name = "val"
+            else:
+                name = max(SPLITS, key=lambda n: (target[n] - have[n], n == "train"))
+            splits[name] += group_samples
+            have[name] += len(group_samples)
+
+    for label in sorted(crop_classes):
+        photos = [s for s in scan.samples if s.label == label]
+        per_photo = math.ceil(config.samples_per_class / len(photos))
+        for photo in photos:
+            for name, boxes in region_crops(per_photo, config, rng).items():
+                splits[name] += [Sample(photo.path, label, box) for box in boxes]
+    return splits
+
+
+def region_crops(n_crops: int, config, rng: random.Random) -> dict[str, list[tuple]]:
+    """Random square-ish crops of one photo, each inside a grid tile owned by one split."""
+    grid = config.region_grid
+    tiles = [(row, col) for row in range(grid) for col in range(grid)]
+    rng.shuffle(tiles)
+    n_tiles = _split_counts(len(tiles), config.val_split, config.test_split)
+    owned = {"test": tiles[: n_tiles["test"]], "val": tiles[n_tiles["test"] : n_tiles["test"] + n_tiles["val"]]}
+    owned["train"] = tiles[n_tiles["test"] + n_tiles["val"] :]
+    n_per_split = _split_counts(n_crops, config.val_split, config.test_split)
+    crops = {}
+    for name in SPLITS:
+        crops[name] = []
+        for _ in range(n_per_split[name] if owned[name] else 0):
+            row, col = rng.choice(owned[name])
+            side = rng.uniform(0.5, 1.0) / grid
+            left = col / grid + rng.uniform(0, 1.0 / grid - side)
+            top = row / grid + rng.uniform(0, 1.0 / grid - side)
+            crops[name].append((round(left, 4), round(top, 4), round(left + side, 4), round(top + side, 4)))
+    return crops
+
+
+# --------------------------------------------------------------------------- tf.data
+
+
+def build_augmentation(seed: int | None = None):
+    """Random changes a camera could make; applied to the training split only."""
+    import keras
+
+    return keras.Sequential(
+        [
+            keras.layers.RandomRotation(20 / 360, fill_mode="reflect", seed=seed),  # +-20 degrees
+            keras.layers.RandomFlip("horizontal", seed=seed),
+            keras.layers.RandomZoom((-0.2, 0.2), fill_mode="reflect", seed=seed),  # zoom 0.8-1.2
+            keras.layers.RandomBrightness(0.2, value_range=(0.0, 1.0), seed=seed),
+            keras.layers.RandomContrast(0.2, value_range=(0.0, 1.0), seed=seed),
+        ],
+        name="augmentation",
+    )
+
+
+def make_dataset(samples, class_names, image_size: int, batch_size: int, training: bool = False, augment: bool = True, seed: int = 0):
+    """tf.data pipeline: decode -> resize -> cache -> rescale -> (shuffle, augment) -> batch -> prefetch.
+
+    The cache sits after the deterministic steps and before the random ones, so decoding
+    happens once while every epoch still sees fresh augmentation.
+    """
+    import tensorflow as tf
+
+    index = {name: i for i, name in enumerate(class_names)}
+    paths = [s.path for s in samples]
+    labels = np.array([index[s.label] for s in samples], dtype=np.int32)
+    boxes = np.array([s.box if s.box else (-1.0, -1.0, -1.0, -1.0) for s in samples], dtype=np.float32)
+
+    def decode_and_resize(path, box):
+        return resize_image(load_image(path.decode()), image_size, box)
+
+    def load(path, box, label):
+        image = tf.numpy_function(decode_and_resize, [path, box], tf.uint8, stateful=False)
+        image.set_shape((image_size, image_size, 3))
+        return image, label
+
+    dataset = tf.data.Dataset.from_tensor_slices((paths, boxes, labels))
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    dataset = dataset.map(lambda image, label: (tf.cast(image, tf.float32) / 255.0, label))
+    if training:
+        dataset = dataset.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    if training and augment:
+        augmentation = build_augmentation(seed)
+        dataset = dataset.map(
+            lambda images, label: (tf.clip_by_value(augmentation(images, training=True), 0.0, 1.0), label),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    return dataset.prefetch(tf.data.AUTOTUNE)

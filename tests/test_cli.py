@@ -1,0 +1,93 @@
+import json
+
+import numpy as np
+import pytest
+
+from conftest import pattern_image
+from sasirangan.cli import main
+from sasirangan.data import Sample, make_dataset
+from sasirangan.model import load_model_folder
+from sasirangan.predict import Predictor
+
+
+def test_train_writes_a_complete_model_folder(trained_model_dir):
+    names = {p.name for p in trained_model_dir.iterdir()}
+    assert {"model.keras", "class_names.json", "model_card.json", "model.tflite", "training_curves.png", "evaluation"} <= names
+    assert "checkpoints" not in names
+    card = json.loads((trained_model_dir / "model_card.json").read_text())
+    assert card["classes"] == ["bands", "checks", "stripes"]
+    assert card["class_counts"] == {"bands": 10, "checks": 10, "stripes": 10}
+    assert [len(card["split"][s]) for s in ("train", "val", "test")] == [24, 3, 3]
+    assert len(card["history"]["loss"]) >= 2 and "test_metrics" in card and "versions" in card
+    evaluation = trained_model_dir / "evaluation"
+    assert {"metrics.json", "confusion_matrix.png", "confusion_matrix.csv", "predictions.csv"} <= {p.name for p in evaluation.iterdir()}
+    rows = (evaluation / "predictions.csv").read_text().splitlines()
+    assert rows[0] == "file,box,true,predicted,confidence" and len(rows) == 1 + 3
+
+
+def test_evaluate_repeats_the_saved_test_split(trained_model_dir, capsys):
+    assert main(["evaluate", str(trained_model_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "Evaluation on test split: 3 images" in out
+    metrics = json.loads((trained_model_dir / "evaluation" / "metrics.json").read_text())
+    assert np.array(metrics["confusion_matrix"]).sum() == 3
+
+
+def test_evaluate_a_whole_data_folder(trained_model_dir, tmp_path, capsys):
+    for name in ("bands", "stripes"):
+        (tmp_path / "more" / name).mkdir(parents=True)
+        for i in range(2):
+            pattern_image(name, 5000 + i).save(tmp_path / "more" / name / f"{i}.png")
+    assert main(["evaluate", str(trained_model_dir), str(tmp_path / "more")]) == 0
+    assert "4 images" in capsys.readouterr().out
+    assert (trained_model_dir / "evaluation_more" / "confusion_matrix.png").is_file()
+
+
+def test_predict_json_lines(trained_model_dir, tmp_path, capsys):
+    good = tmp_path / "cloth.png"
+    pattern_image("stripes", 77).save(good)
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff garbage")
+    assert main(["predict", str(trained_model_dir), str(good), str(bad), "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert lines[0]["file"] == str(good) and lines[0]["label"] in ("bands", "checks", "stripes")
+    assert len(lines[0]["top"]) == 3 and sum(p for _, p in lines[0]["top"]) == pytest.approx(1.0, abs=1e-4)
+    assert lines[0]["confidence"] == lines[0]["top"][0][1]
+    assert lines[1]["file"] == str(bad) and "error" in lines[1] and "label" not in lines[1]
+
+
+def test_predictor_matches_model_on_pipeline_images(trained_model_dir):
+    model, class_names, card = load_model_folder(trained_model_dir)
+    root = card["data_dir"]
+    samples = [Sample.from_json(item, root) for item in card["split"]["test"]]
+    batch = next(iter(make_dataset(samples, class_names, 32, len(samples))))[0]
+    expected = model.predict(batch, verbose=0)
+    predictor = Predictor(trained_model_dir)
+    for sample, row in zip(samples, expected):
+        np.testing.assert_allclose(predictor.probabilities(sample.path), row, atol=1e-3)
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["train", "/no/such/folder", "--out", "/tmp/x"], "Data folder '/no/such/folder' does not exist"),
+    (["evaluate", "/no/such/model"], "Model folder '/no/such/model' does not exist"),
+    (["predict", "/no/such/model", "x.jpg"], "does not exist"),
+])
+def test_cli_errors_are_one_line_not_tracebacks(argv, match, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert match in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_suggests_close_flag(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "no-data", "--out", "m", "--head-epoch", "3"])
+    assert exit_info.value.code == 2
+    assert "did you mean --head-epochs" in capsys.readouterr().err
+
+
+def test_cli_train_reports_single_class(tmp_path, capsys):
+    (tmp_path / "d" / "only").mkdir(parents=True)
+    pattern_image("bands", 1).save(tmp_path / "d" / "only" / "a.png")
+    assert main(["train", str(tmp_path / "d"), "--out", str(tmp_path / "m"), "--weights", "none"]) == 2
+    assert "at least two class sub-folders" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()

@@ -1,0 +1,205 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import make_tree, pattern_image
+from sasirangan.config import TrainConfig
+from sasirangan.data import (
+    ImageError,
+    load_image,
+    make_dataset,
+    prepare_image,
+    scan_folder,
+    split_samples,
+)
+
+
+# ----------------------------------------------------------------- load_image
+
+
+@pytest.mark.parametrize("fmt,suffix", [("JPEG", "jpg"), ("PNG", "png"), ("TIFF", "tif"), ("BMP", "bmp"), ("WEBP", "webp")])
+def test_load_image_reads_common_formats(tmp_path, fmt, suffix):
+    path = tmp_path / f"x.{suffix}"
+    pattern_image("stripes", 1, 40).save(path, format=fmt)
+    rgb = load_image(path)
+    assert rgb.shape == (40, 40, 3) and rgb.dtype == np.uint8
+
+
+def test_load_image_honours_exif_orientation(tmp_path):
+    image = Image.new("RGB", (40, 20), (255, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    path = tmp_path / "rotated.jpg"
+    image.save(path, exif=exif)
+    assert load_image(path).shape == (40, 20, 3)
+
+
+def test_load_image_converts_modes_to_rgb(tmp_path):
+    Image.new("L", (8, 8), 100).save(tmp_path / "gray.png")
+    assert load_image(tmp_path / "gray.png")[0, 0].tolist() == [100, 100, 100]
+
+    Image.new("RGBA", (8, 8), (10, 20, 30, 0)).save(tmp_path / "clear.png")
+    assert load_image(tmp_path / "clear.png")[0, 0].tolist() == [255, 255, 255]  # transparent -> white
+
+    Image.new("CMYK", (8, 8), (0, 255, 255, 0)).save(tmp_path / "cmyk.jpg")
+    red = load_image(tmp_path / "cmyk.jpg")[0, 0]
+    assert red[0] > 200 and red[1] < 60 and red[2] < 60
+
+    sixteen = Image.fromarray(np.full((8, 8), 32768, dtype=np.uint16))
+    sixteen.save(tmp_path / "deep.png")
+    value = load_image(tmp_path / "deep.png")[0, 0, 0]
+    assert 120 <= value <= 135  # half of the 16-bit range, not clipped to 255
+
+
+def test_load_image_takes_first_frame_of_animation(tmp_path):
+    frames = [Image.new("RGB", (10, 10), colour) for colour in [(255, 0, 0), (0, 0, 255)]]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    first = load_image(tmp_path / "anim.gif")[0, 0]
+    assert first[0] > 200 and first[2] < 60
+
+
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        (b"hello, I am text", "not an image"),
+        (lambda: _jpeg_bytes()[:300], "corrupt or truncated"),
+    ],
+)
+def test_load_image_rejects_bad_files(tmp_path, content, match):
+    data = content() if callable(content) else content
+    with pytest.raises(ImageError, match=match):
+        load_image(data)
+    (tmp_path / "bad.jpg").write_bytes(data)
+    with pytest.raises(ImageError, match=match):
+        load_image(tmp_path / "bad.jpg")
+
+
+def test_load_image_refuses_decompression_bombs(tmp_path):
+    Image.new("1", (9000, 9000)).save(tmp_path / "bomb.png")  # 81 MP, a few kB on disk
+    with pytest.raises(ImageError, match="too large"):
+        load_image(tmp_path / "bomb.png")
+
+
+def test_prepare_image_gives_model_input():
+    prepared = prepare_image(np.full((5, 7, 3), 255, np.uint8), 32)
+    assert prepared.shape == (32, 32, 3) and prepared.dtype == np.float32
+    assert prepared.min() == pytest.approx(1.0)
+
+
+def _jpeg_bytes():
+    buffer = io.BytesIO()
+    pattern_image("checks", 3, 64).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+# ----------------------------------------------------------------- scan
+
+
+def test_scan_skips_and_reports_unreadable_files(image_tree):
+    (image_tree / "stripes" / "broken.jpg").write_bytes(_jpeg_bytes()[:200])
+    (image_tree / "bands" / "notes.txt").write_text("not a photo")
+    scan = scan_folder(image_tree)
+    skipped = dict(scan.skipped)
+    assert len(skipped) == 2
+    assert "truncated" in skipped[str(image_tree / "stripes" / "broken.jpg")]
+    assert "not an image" in skipped[str(image_tree / "bands" / "notes.txt")]
+    assert scan.counts == {"bands": 12, "checks": 12, "stripes": 12}
+
+
+def test_scan_errors_say_what_to_do(tmp_path, image_tree):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        scan_folder(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no class sub-folders"):
+        scan_folder(tmp_path / "empty")
+    single = make_tree(tmp_path / "single", classes=("stripes",), per_class=3)
+    with pytest.raises(ValueError, match="at least two class sub-folders; found 1 \\('stripes'\\)"):
+        scan_folder(single)
+    (image_tree / "kawung").mkdir()
+    with pytest.raises(ValueError, match="'kawung'.*no readable images"):
+        scan_folder(image_tree)
+
+
+def test_scan_adds_unknown_dirs_to_unknown_class(tmp_path, image_tree):
+    extra = make_tree(tmp_path / "negatives", classes=("checks",), per_class=4)
+    scan = scan_folder(image_tree, unknown_dirs=[extra])
+    assert scan.counts["unknown"] == 4
+
+
+# ----------------------------------------------------------------- split
+
+
+def test_split_is_stratified_and_deterministic(tmp_path):
+    scan = scan_folder(make_tree(tmp_path / "d", per_class=20))
+    first = split_samples(scan, TrainConfig(seed=1))
+    again = split_samples(scan, TrainConfig(seed=1))
+    other = split_samples(scan, TrainConfig(seed=2))
+    assert first == again
+    assert first != other
+    for name in scan.class_names:
+        counts = {split: sum(s.label == name for s in first[split]) for split in first}
+        assert counts == {"train": 16, "val": 2, "test": 2}
+
+
+def test_split_keeps_near_duplicates_in_one_split(tmp_path):
+    data = make_tree(tmp_path / "d", per_class=20)
+    for i in range(0, 20, 2):  # re-encoded copies (JPEG, slightly smaller) of half the images
+        original = Image.open(data / "stripes" / f"stripes_{i:02d}.png")
+        original.resize((44, 44)).save(data / "stripes" / f"copy_{i:02d}.jpg", quality=70)
+    scan = scan_folder(data)
+    for seed in range(5):
+        splits = split_samples(scan, TrainConfig(seed=seed))
+        where = {s.path: split for split, samples in splits.items() for s in samples}
+        for i in range(0, 20, 2):
+            assert where[str(data / "stripes" / f"copy_{i:02d}.jpg")] == where[str(data / "stripes" / f"stripes_{i:02d}.png")]
+
+
+def test_split_refuses_class_too_small(tmp_path):
+    data = make_tree(tmp_path / "d", per_class=6)
+    for extra in sorted((data / "bands").iterdir())[2:]:
+        extra.unlink()
+    with pytest.raises(ValueError, match="Class 'bands' has 2 distinct image.*--samples-per-class"):
+        split_samples(scan_folder(data), TrainConfig())
+
+
+def test_region_crops_keep_test_regions_unseen(tmp_path):
+    data = make_tree(tmp_path / "d", per_class=1, size=96)
+    scan = scan_folder(data)
+    splits = split_samples(scan, TrainConfig(samples_per_class=30, region_grid=3))
+    for name in scan.class_names:
+        boxes = {split: [s.box for s in samples if s.label == name] for split, samples in splits.items()}
+        assert len(boxes["train"]) >= 20 and boxes["val"] and boxes["test"]
+        for test_box in boxes["test"]:
+            for train_box in boxes["train"]:
+                overlap_w = min(test_box[2], train_box[2]) - max(test_box[0], train_box[0])
+                overlap_h = min(test_box[3], train_box[3]) - max(test_box[1], train_box[1])
+                assert overlap_w <= 1e-6 or overlap_h <= 1e-6
+
+
+# ----------------------------------------------------------------- tf.data
+
+
+def _first_batch(dataset):
+    return next(iter(dataset))[0].numpy()
+
+
+def test_augmentation_only_on_training_split(image_tree):
+    scan = scan_folder(image_tree)
+    samples = sorted(scan.samples, key=lambda s: s.path)[:4]
+    train = make_dataset(samples, scan.class_names, 32, 4, training=True, seed=0)
+    evaluation = make_dataset(samples, scan.class_names, 32, 4, training=False)
+    assert not np.allclose(np.sort(_first_batch(train).ravel()), np.sort(_first_batch(train).ravel()))
+    np.testing.assert_array_equal(_first_batch(evaluation), _first_batch(evaluation))
+    plain = make_dataset(samples, scan.class_names, 32, 4, training=True, augment=False)
+    assert np.allclose(np.sort(_first_batch(plain).ravel()), np.sort(_first_batch(evaluation).ravel()))
+
+
+def test_pipeline_matches_prepare_image(image_tree):
+    scan = scan_folder(image_tree)
+    samples = scan.samples[:3]
+    batch = _first_batch(make_dataset(samples, scan.class_names, 32, 3))
+    for image, sample in zip(batch, samples):
+        np.testing.assert_allclose(image, prepare_image(load_image(sample.path), 32), atol=1e-6)
+

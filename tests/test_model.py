@@ -1,0 +1,89 @@
+import json
+
+import numpy as np
+import pytest
+
+from sasirangan.model import build_model, load_model_folder, save_model_folder
+from sasirangan.predict import Predictor
+
+
+def _trainable_count(model):
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def test_build_model_parameter_count_matches_recipe():
+    model = build_model(5, image_size=224, weights=None)
+    model.get_layer("backbone").trainable = False
+    assert model.count_params() == 2_587_205
+    assert _trainable_count(model) == 329_221
+    assert [layer.name for layer in model.layers[-4:]] == ["hidden", "dropout_hidden", "logits", "predictions"]
+
+
+@pytest.mark.parametrize("weights,error,match", [
+    ("missing.h5", FileNotFoundError, "weights must be one of imagenet, none"),
+])
+def test_build_model_rejects_bad_weights(weights, error, match):
+    with pytest.raises(error, match=match):
+        build_model(3, image_size=32, weights=weights)
+
+
+@pytest.mark.parametrize("kwargs,match", [({"num_classes": 1}, "at least 2 classes"), ({"num_classes": 3, "image_size": 16}, "at least 32 px")])
+def test_build_model_rejects_bad_shapes(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build_model(weights=None, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def saved_folder(tmp_path_factory):
+    model = build_model(3, image_size=32, weights=None)
+    folder = tmp_path_factory.mktemp("saved") / "model"
+    save_model_folder(model, ["a", "b", "unknown"], {"input_size": 32}, folder)
+    return model, folder
+
+
+def test_save_load_round_trip_gives_identical_predictions(saved_folder):
+    model, folder = saved_folder
+    batch = np.random.default_rng(0).random((4, 32, 32, 3), dtype=np.float32)
+    loaded, class_names, card = load_model_folder(folder)
+    np.testing.assert_allclose(loaded.predict(batch, verbose=0), model.predict(batch, verbose=0), atol=1e-6)
+    assert class_names == ["a", "b", "unknown"] and card["input_size"] == 32
+    assert sorted(p.name for p in folder.iterdir()) == ["class_names.json", "model.keras", "model.tflite", "model_card.json"]
+
+
+@pytest.mark.parametrize("backend", ["litert", "tf"])
+def test_predictor_fast_path_matches_keras(saved_folder, backend):
+    model, folder = saved_folder
+    predictor = Predictor(folder, backend=backend)
+    assert predictor.backend == backend
+    image = np.random.default_rng(1).integers(0, 255, (50, 70, 3), dtype=np.uint8)
+    from sasirangan.data import prepare_image
+
+    expected = model.predict(prepare_image(image, 32)[None], verbose=0)[0]
+    got = predictor.probabilities(image)
+    np.testing.assert_allclose(got, expected, atol=1e-3)
+    assert got.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_predictor_rebuilds_a_stale_export(saved_folder, tmp_path):
+    import shutil
+
+    model, folder = saved_folder
+    copy = shutil.copytree(folder, tmp_path / "copy")
+    other = build_model(3, image_size=32, weights=None)
+    other.save(copy / "model.keras")  # new weights, old model.tflite
+    predictor = Predictor(copy, backend="litert")
+    image = np.random.default_rng(2).random((32, 32, 3), dtype=np.float32)
+    np.testing.assert_allclose(predictor.raw_outputs(image)["probabilities"], other(image[None]).numpy()[0], atol=1e-3)
+
+
+def test_load_rejects_class_list_that_does_not_match(saved_folder, tmp_path):
+    import shutil
+
+    _, folder = saved_folder
+    copy = shutil.copytree(folder, tmp_path / "copy")
+    (copy / "class_names.json").write_text(json.dumps(["a", "b"]))
+    with pytest.raises(ValueError, match="lists 2 classes but the model has 3 outputs"):
+        load_model_folder(copy)
+    (copy / "class_names.json").unlink()
+    with pytest.raises(FileNotFoundError, match="class_names.json is missing"):
+        load_model_folder(copy)
