@@ -68,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("model_dir")
     evaluate.add_argument("data_dir", nargs="?", help="a folder laid out like the training data (optional)")
 
+    calibrate = commands.add_parser("calibrate", help="refit confidence calibration and the unknown threshold",
+                                    description="Fit temperature scaling and the open-set threshold on the model's "
+                                                "validation split (train does this itself).")
+    calibrate.add_argument("model_dir")
+    calibrate.add_argument("--method", default=TrainConfig.open_set_method, help="open-set score (default: %(default)s)")
+    calibrate.add_argument("--target-accept", type=float, default=TrainConfig.target_accept,
+                           help="share of known validation images to accept (default: %(default)s)")
+
     predict = commands.add_parser("predict", help="name the motif in images",
                                   description="Print the top-3 motifs for each image (folders are searched).")
     predict.add_argument("model_dir")
@@ -101,6 +109,13 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _calibrate(args) -> int:
+    from .calibrate import calibrate_model_folder
+
+    calibrate_model_folder(args.model_dir, args.method, args.target_accept)
+    return 0
+
+
 def _predict(args) -> int:
     from .data import ImageError
     from .predict import Predictor
@@ -125,14 +140,15 @@ def _predict(args) -> int:
             print(json.dumps(prediction.to_json(str(file))), flush=True)
         else:
             guesses = ", ".join(f"{name} {p:.1%}" for name, p in prediction.top)
-            print(f"{file}: {prediction.label} ({prediction.confidence:.1%})   top: {guesses}", flush=True)
+            why = f"   ({prediction.reason})" if prediction.reason else ""
+            print(f"{file}: {prediction.label}   top: {guesses}{why}", flush=True)
     return 1 if failures == len(files) else 0
 
 
 def main(argv=None) -> int:
     """Run the CLI; errors are one line on stderr and exit code 2, never a traceback."""
     args = build_parser().parse_args(argv)
-    handlers = {"train": _train, "evaluate": _evaluate, "predict": _predict}
+    handlers = {"train": _train, "evaluate": _evaluate, "calibrate": _calibrate, "predict": _predict}
     try:
         return handlers[args.command](args)
     except (FileNotFoundError, ValueError, ImportError) as error:

@@ -33,6 +33,8 @@ class TrainConfig:
     region_grid: int = 3  # crops come from a grid x grid tiling; each tile belongs to one split
     class_weights: bool = True  # weight the loss by inverse class frequency
     unknown_dirs: list[str] = field(default_factory=list)  # extra folders of negatives for "unknown"
+    open_set_method: str = "mahalanobis"  # post-hoc rejection score: mahalanobis, cosine, energy, max_logit, msp
+    target_accept: float = 0.95  # the rejection threshold accepts this share of known validation images
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -157,20 +157,15 @@ class Sample:
     label: str
     box: tuple[float, float, float, float] | None = None
 
-    def to_json(self, root: Path) -> list:
-        return [_relative(self.path, root), self.label, list(self.box) if self.box else None]
+    def to_json(self, base: Path) -> list:
+        """[path relative to `base`, label, box]: a manifest that survives moving both together."""
+        return [os.path.relpath(Path(self.path).resolve(), Path(base).resolve()), self.label,
+                list(self.box) if self.box else None]
 
     @classmethod
-    def from_json(cls, item: list, root: Path) -> "Sample":
-        path = item[0] if os.path.isabs(item[0]) else str(Path(root) / item[0])
+    def from_json(cls, item: list, base: Path) -> "Sample":
+        path = item[0] if os.path.isabs(item[0]) else os.path.normpath(Path(base).resolve() / item[0])
         return cls(path, item[1], tuple(item[2]) if item[2] else None)
-
-
-def _relative(path: str, root: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(Path(root).resolve()))
-    except ValueError:
-        return str(Path(path).resolve())
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,17 @@ EVAL_BATCH = 32
 
 def predict_samples(model, samples, class_names, image_size: int) -> np.ndarray:
     """Class probabilities for samples, through the same pipeline as training (no augmentation)."""
+    return model_outputs(model, samples, class_names, image_size)["probabilities"]
+
+
+def model_outputs(model, samples, class_names, image_size: int) -> dict[str, np.ndarray]:
+    """Probabilities, logits and pooled features for samples (evaluation pipeline, batched)."""
+    from .model import serving_model
+
+    labels = [s.label if s.label in class_names else class_names[0] for s in samples]  # labels unused here
+    samples = [Sample(s.path, label, s.box) for s, label in zip(samples, labels)]
     dataset = make_dataset(samples, class_names, image_size, EVAL_BATCH, training=False)
-    return model.predict(dataset.map(lambda images, labels: images), verbose=0)
+    return serving_model(model).predict(dataset.map(lambda images, labels: images), verbose=0)
 
 
 def compute_metrics(y_true: np.ndarray, probabilities: np.ndarray, class_names) -> dict:
@@ -59,7 +69,7 @@ def write_report(metrics: dict, samples, probabilities, class_names, out_dir, ro
         writer = csv.writer(handle)
         writer.writerow(["file", "box", "true", "predicted", "confidence"])
         for sample, row in zip(samples, probabilities):
-            file = sample.to_json(root)[0] if root else sample.path
+            file = os.path.relpath(sample.path, root) if root else sample.path
             box = " ".join(f"{v:.3f}" for v in sample.box) if sample.box else ""
             writer.writerow([file, box, sample.label, class_names[int(row.argmax())], f"{row.max():.4f}"])
     return out_dir
@@ -91,7 +101,7 @@ def evaluate_model_folder(model_dir, data_dir=None, verbose: bool = True) -> dic
         if not split:
             raise ValueError(f"{model_dir} has no saved test split; pass a DATA_DIR to evaluate on.")
         root = Path(card["data_dir"])
-        samples = [Sample.from_json(item, root) for item in split]
+        samples = [Sample.from_json(item, model_dir) for item in split]
         missing = [s.path for s in samples if not Path(s.path).is_file()]
         if missing:
             raise FileNotFoundError(

@@ -78,14 +78,28 @@ def build_model(num_classes: int, image_size: int = 224, weights="imagenet", den
     return keras.Model(inputs, outputs, name="sasirangan_mobilenetv2")
 
 
+EMBEDDING_LAYER = "block_13_expand_relu"  # mid-level backbone activations used by open-set scoring
+
+
 def serving_model(model):
-    """Same weights; outputs probabilities, logits and pooled features (for open-set scores)."""
+    """Same weights; outputs probabilities, logits, pooled features and a mid-level embedding.
+
+    The embedding (pooled `block_13_expand_relu` activations) lets the open-set scorer see
+    texture statistics that the last layer has already traded for class evidence.
+    """
     import keras
 
-    return keras.Model(model.inputs, {
-        "probabilities": model.get_layer("predictions").output,
-        "logits": model.get_layer("logits").output,
-        "features": model.get_layer("pooler").output,
+    backbone = model.get_layer("backbone")
+    tapped = keras.Model(backbone.inputs, [backbone.output, backbone.get_layer(EMBEDDING_LAYER).output])
+    inputs = keras.Input(model.input_shape[1:], name="image")
+    top, middle = tapped(model.get_layer("normalise")(inputs), training=False)
+    features = model.get_layer("pooler")(top)
+    logits = model.get_layer("logits")(model.get_layer("hidden")(features))  # dropout is off when serving
+    return keras.Model(inputs, {
+        "probabilities": model.get_layer("predictions")(logits),
+        "logits": logits,
+        "features": features,
+        "embedding": keras.layers.GlobalAveragePooling2D(name="embedding")(middle),
     })
 
 
@@ -106,9 +120,14 @@ def export_tflite(model, path) -> Path:
 
 def save_model_folder(model, class_names, card: dict, model_dir) -> Path:
     """Write model.keras, class_names.json, model_card.json and model.tflite into a folder."""
+    import keras
+
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
-    model.save(model_dir / MODEL_FILE)
+    # Save an uncompiled copy: the optimizer's state would double the file and serving needs none.
+    weights_only = keras.models.clone_model(model)
+    weights_only.set_weights(model.get_weights())
+    weights_only.save(model_dir / MODEL_FILE)
     (model_dir / CLASS_NAMES_FILE).write_text(json.dumps(list(class_names), indent=2))
     write_card(card, model_dir)
     export_tflite(model, model_dir / TFLITE_FILE)

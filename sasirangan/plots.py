@@ -54,3 +54,26 @@ def plot_confusion_matrix(matrix, class_names, path) -> Path:
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return Path(path)
+
+
+def plot_reliability(before, after, labels, path, title: str = "") -> Path:
+    """Reliability diagram: accuracy per confidence bin, before and after temperature scaling."""
+    from .calibrate import expected_calibration_error, reliability_bins
+
+    figure, axis = plt.subplots(figsize=(5, 5))
+    axis.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
+    for probabilities, name, marker in ((before, "before", "o"), (after, "after", "s")):
+        centres, accuracy, counts = reliability_bins(probabilities, labels)
+        ece = expected_calibration_error(probabilities, labels)
+        keep = counts > 0
+        axis.plot(centres[keep], accuracy[keep], marker + "-", label=f"{name} scaling (ECE {ece:.1%})")
+    axis.set_xlabel("confidence")
+    axis.set_ylabel("accuracy")
+    axis.set_title("Reliability" + (f" on the {title}" if title else ""))
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1.02)
+    axis.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return Path(path)

@@ -14,9 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .calibrate import softmax
 from .config import UNKNOWN_CLASS
 from .data import load_image, prepare_image
 from .model import TFLITE_FILE, export_tflite, load_model_folder
+from .openset import OpenSetScorer
+
+OPEN_SET_FILE = "open_set.npz"
+REASON_UNKNOWN_CLASS = "the model's 'unknown' class won: it looks like the non-motif pictures it was trained on"
+REASON_LOW_SCORE = "looks unlike every motif in training (its open-set score is below the model's threshold)"
 
 AGREEMENT_TOLERANCE = 1e-3  # the fast path must match the Keras model this closely
 
@@ -30,14 +36,19 @@ class Prediction:
     top: list[tuple[str, float]]  # best guesses among the classes, most likely first
     probabilities: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0  # model time plus preprocessing
+    reason: str | None = None  # why the picture was rejected, in words; None when accepted
+    score: float | None = None  # open-set score ("how known"); the threshold is in the model card
 
     @property
     def is_unknown(self) -> bool:
         return self.label == UNKNOWN_CLASS
 
     def to_json(self, file: str | None = None) -> dict:
-        return {"file": file, "label": self.label, "confidence": round(self.confidence, 6),
-                "top": [[name, round(p, 6)] for name, p in self.top]}
+        answer = {"file": file, "label": self.label, "confidence": round(self.confidence, 6),
+                  "top": [[name, round(p, 6)] for name, p in self.top]}
+        if self.reason:
+            answer["reason"] = self.reason
+        return answer
 
 
 class Predictor:
@@ -57,8 +68,21 @@ class Predictor:
         self.model_dir = Path(model_dir)
         self.model, self.class_names, self.card = load_model_folder(self.model_dir)
         self.image_size = int(self.model.input_shape[1])
+        self.temperature = float(self.card.get("calibration", {}).get("temperature", 1.0))
+        self.scorer = self._open_scorer()
         self._lock = threading.Lock()  # a LiteRT interpreter serves one call at a time
         self.backend = self._open_backend(backend)
+
+    def _open_scorer(self) -> OpenSetScorer | None:
+        settings = self.card.get("open_set")
+        if not settings or settings.get("threshold") is None:
+            return None  # an uncalibrated model rejects through its unknown class only
+        path = self.model_dir / OPEN_SET_FILE
+        arrays = dict(np.load(path)) if path.is_file() else {}
+        scorer = OpenSetScorer.from_dict(settings, arrays)
+        if scorer.method in ("mahalanobis", "cosine") and "centres" not in arrays:
+            raise FileNotFoundError(f"{path} is missing; run `sasirangan calibrate {self.model_dir}` to rebuild it.")
+        return scorer
 
     # -- backends -----------------------------------------------------------------
 
@@ -124,30 +148,54 @@ class Predictor:
             outputs = self._run(batch)
         return {key: np.asarray(value)[0] for key, value in outputs.items()}
 
+    def outputs(self, image) -> dict[str, np.ndarray]:
+        """Model outputs (probabilities, logits, features, embedding) for any picture."""
+        return self.raw_outputs(prepare_image(load_image(image), self.image_size))
+
     def probabilities(self, image) -> np.ndarray:
-        """Class probabilities for any picture `load_image` accepts."""
-        rgb = load_image(image)
-        return self.raw_outputs(prepare_image(rgb, self.image_size))["probabilities"]
+        """Calibrated class probabilities for any picture `load_image` accepts."""
+        return self.calibrated(self.outputs(image))
+
+    def calibrated(self, outputs: dict) -> np.ndarray:
+        if "logits" not in outputs:
+            return np.asarray(outputs["probabilities"])
+        return softmax(outputs["logits"], self.temperature).astype(np.float32)
 
     def predict(self, image, top_k: int = 3) -> Prediction:
-        """Name the motif in one picture (path, bytes, PIL image or RGB array).
+        """Name the motif in one picture (path, bytes, PIL image or RGB array), or say unknown.
 
         Raises:
             ImageError: the picture cannot be read; the message says why.
         """
         started = time.perf_counter()
-        probabilities = self.probabilities(image)
-        return self.decide(probabilities, top_k, time.perf_counter() - started)
+        outputs = self.outputs(image)
+        return self.decide(outputs, top_k, time.perf_counter() - started)
 
-    def decide(self, probabilities: np.ndarray, top_k: int = 3, seconds: float = 0.0) -> Prediction:
-        """Turn a probability vector into an answer."""
+    def decide(self, outputs, top_k: int = 3, seconds: float = 0.0) -> Prediction:
+        """Turn model outputs (a dict, possibly averaged over frames) into an answer.
+
+        The answer is unknown when the `unknown` class wins or, for a calibrated model, when
+        the open-set score falls below the threshold. A bare probability vector skips the
+        open-set check.
+        """
+        if not isinstance(outputs, dict):
+            outputs = {"probabilities": np.asarray(outputs)}
+        probabilities = self.calibrated(outputs)
         order = np.argsort(probabilities)[::-1]
         top = [(self.class_names[i], float(probabilities[i])) for i in order[:top_k]]
-        best = int(order[0])
+        label, reason, score = self.class_names[int(order[0])], None, None
+        if self.scorer is not None and "logits" in outputs:
+            score = float(self.scorer.score({key: np.asarray(value)[None] for key, value in outputs.items()})[0])
+        if label == UNKNOWN_CLASS:
+            reason = REASON_UNKNOWN_CLASS
+        elif score is not None and score < self.scorer.threshold_:
+            label, reason = UNKNOWN_CLASS, REASON_LOW_SCORE
         return Prediction(
-            label=self.class_names[best],
-            confidence=float(probabilities[best]),
+            label=label,
+            confidence=float(probabilities[order[0]]),
             top=top,
             probabilities={name: float(p) for name, p in zip(self.class_names, probabilities)},
             seconds=seconds,
+            reason=reason,
+            score=score,
         )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .calibrate import calibrate_model_folder
 from .config import UNKNOWN_CLASS, TrainConfig
 from .data import SPLITS, make_dataset, scan_folder, split_samples
 from .evaluate import evaluate_samples, format_summary, summary_of
@@ -167,7 +168,8 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
         "class_counts": scan.counts,
         "data_dir": str(scan.root.resolve()),
         "split_counts": {name: len(splits[name]) for name in SPLITS},
-        "split": {name: [s.to_json(scan.root) for s in splits[name]] for name in SPLITS},
+        "split_paths_relative_to": "the model folder",
+        "split": {name: [s.to_json(out_dir) for s in splits[name]] for name in SPLITS},
         "skipped_files": [[path, reason] for path, reason in scan.skipped],
         "config": config.to_dict(),
         "history": history,
@@ -178,6 +180,9 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
         "versions": library_versions(),
     }
     save_model_folder(model, class_names, card, out_dir)
+    say("Calibrating confidences and the unknown threshold on the validation split ...")
+    calibrate_model_folder(out_dir, config.open_set_method, config.target_accept,
+                           loaded=(model, class_names, card), verbose=bool(verbose))
     plot_training_curves(history, out_dir / "training_curves.png", head_epochs, events)
     shutil.rmtree(checkpoints, ignore_errors=True)  # only needed had training broken off
     say(f"Saved model folder {out_dir}/ (trained in {training_seconds / 60:.1f} min)")

@@ -58,13 +58,13 @@ def test_predict_json_lines(trained_model_dir, tmp_path, capsys):
 
 def test_predictor_matches_model_on_pipeline_images(trained_model_dir):
     model, class_names, card = load_model_folder(trained_model_dir)
-    root = card["data_dir"]
-    samples = [Sample.from_json(item, root) for item in card["split"]["test"]]
+    samples = [Sample.from_json(item, trained_model_dir) for item in card["split"]["test"]]
     batch = next(iter(make_dataset(samples, class_names, 32, len(samples))))[0]
     expected = model.predict(batch, verbose=0)
     predictor = Predictor(trained_model_dir)
     for sample, row in zip(samples, expected):
-        np.testing.assert_allclose(predictor.probabilities(sample.path), row, atol=1e-3)
+        np.testing.assert_allclose(predictor.outputs(sample.path)["probabilities"], row, atol=1e-3)
+        assert predictor.probabilities(sample.path).sum() == pytest.approx(1.0, abs=1e-5)  # calibrated ones too
 
 
 @pytest.mark.parametrize("argv,match", [

@@ -59,7 +59,7 @@ def test_predictor_fast_path_matches_keras(saved_folder, backend):
     from sasirangan.data import prepare_image
 
     expected = model.predict(prepare_image(image, 32)[None], verbose=0)[0]
-    got = predictor.probabilities(image)
+    got = predictor.outputs(image)["probabilities"]
     np.testing.assert_allclose(got, expected, atol=1e-3)
     assert got.sum() == pytest.approx(1.0, abs=1e-5)
 

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Reproduces the bundled model models/sasirangan_default with the project's own CLI.
+# Needs ../shared beside the checkout (photos, negatives, and ImageNet weights for offline machines).
+#
+#   bash models/train_default.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=${SHARED:-../shared}
+
+# Offline machines cannot download ImageNet weights: seed the Keras cache from ../shared.
+mkdir -p "${KERAS_HOME:-$HOME/.keras}/models"
+cp -n "$SHARED"/keras/models/*.h5 "${KERAS_HOME:-$HOME/.keras}/models/" 2>/dev/null || true
+
+# 16 motifs, one photo each: cut every photo into a 3x3 grid of regions (7 train, 1 val, 1 test)
+# and sample 60 crops per motif inside them. Everything that is not Sasirangan (object stamps,
+# textures, photos, and Javanese batik, the hardest negative) becomes the "unknown" class.
+sasirangan train "$SHARED/datasets/sasirangan/photos" \
+    --out models/sasirangan_default \
+    --unknown-dir "$SHARED/datasets/not_textile" \
+    --unknown-dir "$SHARED/datasets/batik10" \
+    --samples-per-class 60 --region-grid 3 --seed 42 --quiet "$@"
