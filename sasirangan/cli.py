@@ -64,9 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(train)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a model folder",
-                                   description="Evaluate on the model's own test split, or on all of DATA_DIR.")
+                                   description="Evaluate on the model's own test split, or on all of DATA_DIR, and write "
+                                               "report.md with figures into the model folder.")
     evaluate.add_argument("model_dir")
     evaluate.add_argument("data_dir", nargs="?", help="a folder laid out like the training data (optional)")
+    evaluate.add_argument("--unknown", action="append", default=[], metavar="DIR",
+                          help="folder of pictures that are none of the classes, to measure rejection; repeatable")
 
     calibrate = commands.add_parser("calibrate", help="refit confidence calibration and the unknown threshold",
                                     description="Fit temperature scaling and the open-set threshold on the model's "
@@ -103,9 +106,9 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from .evaluate import evaluate_model_folder
+    from .report import build_report
 
-    evaluate_model_folder(args.model_dir, args.data_dir)
+    build_report(args.model_dir, args.data_dir, args.unknown)
     return 0
 
 

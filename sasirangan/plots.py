@@ -77,3 +77,55 @@ def plot_reliability(before, after, labels, path, title: str = "") -> Path:
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return Path(path)
+
+
+def plot_roc(y_true, probabilities, class_names, path) -> dict:
+    """One-vs-rest ROC per class plus micro/macro averages; returns the AUCs it drew."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+    from sklearn.preprocessing import label_binarize
+
+    y_true = np.asarray(y_true)
+    onehot = label_binarize(y_true, classes=list(range(len(class_names))))
+    if onehot.shape[1] == 1:  # two classes: label_binarize gives one column
+        onehot = np.hstack([1 - onehot, onehot])
+    aucs: dict = {"per_class": {}}
+    figure, axis = plt.subplots(figsize=(6, 5))
+    for k, name in enumerate(class_names):
+        if 0 < onehot[:, k].sum() < len(onehot):
+            fpr, tpr, _ = roc_curve(onehot[:, k], probabilities[:, k])
+            aucs["per_class"][name] = float(roc_auc_score(onehot[:, k], probabilities[:, k]))
+            axis.plot(fpr, tpr, linewidth=1, alpha=0.7, label=f"{name} ({aucs['per_class'][name]:.2f})")
+    if aucs["per_class"]:
+        fpr, tpr, _ = roc_curve(onehot.ravel(), probabilities.ravel())
+        aucs["micro"] = float(roc_auc_score(onehot.ravel(), probabilities.ravel()))
+        aucs["macro"] = float(np.mean(list(aucs["per_class"].values())))
+        axis.plot(fpr, tpr, "k--", linewidth=2, label=f"micro average ({aucs['micro']:.3f})")
+    axis.plot([0, 1], [0, 1], ":", color="grey")
+    axis.set_xlabel("false positive rate")
+    axis.set_ylabel("true positive rate")
+    axis.set_title(f"ROC, one class vs rest (macro AUC {aucs.get('macro', float('nan')):.3f})")
+    axis.legend(fontsize=6, loc="lower right", ncol=2 if len(class_names) > 10 else 1)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return aucs
+
+
+def plot_gallery(images, captions, path, columns: int = 4) -> Path:
+    """A grid of pictures with captions (e.g. the worst mistakes)."""
+    if not images:
+        figure, axis = plt.subplots(figsize=(4, 1))
+        axis.text(0.5, 0.5, "no mistakes", ha="center", va="center")
+        axis.axis("off")
+    else:
+        rows = (len(images) + columns - 1) // columns
+        figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.3 * rows), squeeze=False)
+        for axis in axes.ravel():
+            axis.axis("off")
+        for axis, image, caption in zip(axes.ravel(), images, captions):
+            axis.imshow(image)
+            axis.set_title(caption, fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return Path(path)

@@ -20,17 +20,32 @@ def test_train_writes_a_complete_model_folder(trained_model_dir):
     assert [len(card["split"][s]) for s in ("train", "val", "test")] == [24, 3, 3]
     assert len(card["history"]["loss"]) >= 2 and "test_metrics" in card and "versions" in card
     evaluation = trained_model_dir / "evaluation"
-    assert {"metrics.json", "confusion_matrix.png", "confusion_matrix.csv", "predictions.csv"} <= {p.name for p in evaluation.iterdir()}
+    assert {"report.md", "metrics.json", "confusion_matrix.png", "roc.png", "reliability.png", "training_curves.png",
+            "worst_mistakes.png", "predictions.csv"} <= {p.name for p in evaluation.iterdir()}
     rows = (evaluation / "predictions.csv").read_text().splitlines()
-    assert rows[0] == "file,box,true,predicted,confidence" and len(rows) == 1 + 3
+    assert rows[0] == "file,box,true,predicted,confidence,reason" and len(rows) == 1 + 3
+    assert card["calibration"]["temperature"] > 0 and card["open_set"]["method"] == "mahalanobis"
+    assert (trained_model_dir / "open_set.npz").is_file()
 
 
-def test_evaluate_repeats_the_saved_test_split(trained_model_dir, capsys):
-    assert main(["evaluate", str(trained_model_dir)]) == 0
+def test_evaluate_repeats_the_saved_test_split(trained_model_dir, tmp_path, capsys):
+    negatives = tmp_path / "negatives"
+    negatives.mkdir()
+    for i in range(5):
+        pattern_image("checks", 9000 + i).save(negatives / f"{i}.png")
+    assert main(["evaluate", str(trained_model_dir), "--unknown", str(negatives)]) == 0
     out = capsys.readouterr().out
-    assert "Evaluation on test split: 3 images" in out
+    assert "Evaluation on the model's test split: 3 images" in out
     metrics = json.loads((trained_model_dir / "evaluation" / "metrics.json").read_text())
     assert np.array(metrics["confusion_matrix"]).sum() == 3
+    row = metrics["rejection"][str(negatives)]
+    assert row["images"] == 5 and 0 <= row["rejected"] <= 1 and 0 <= row["auroc"] <= 1 and 0 <= row["fpr95"] <= 1
+    assert set(metrics["robustness"]) >= {"clean", "rotation +-30 deg", "JPEG quality 30", "small (40%) on plain background"}
+    assert metrics["leakage_pairs"] == 0
+    report = (trained_model_dir / "evaluation" / "report.md").read_text()
+    for heading in ("## Per class", "## Rejection", "## Robustness", "## Worst mistakes", "## Leakage check"):
+        assert heading in report
+    assert str(negatives) in report
 
 
 def test_evaluate_a_whole_data_folder(trained_model_dir, tmp_path, capsys):

@@ -1,0 +1,324 @@
+"""The evaluation report people can read: report.md plus PNGs, written into the model folder.
+
+Everything goes through the `Predictor`, so the report measures exactly what the CLI and the
+app answer (calibrated confidences, unknown class and open-set rejection included).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .calibrate import expected_calibration_error, softmax
+from .config import UNKNOWN_CLASS
+from .data import ImageError, Sample, load_image, prepare_image, resize_image, scan_folder
+from .predict import Predictor
+
+WORST_MISTAKES = 12
+
+
+# --------------------------------------------------------------------------- perturbations
+
+
+def _rotate(rgb, degrees):
+    height, width = rgb.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    return cv2.warpAffine(rgb, matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
+
+
+def _jpeg(rgb, quality):
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def _small_on_background(rgb, share=0.4):
+    height, width = rgb.shape[:2]
+    canvas = np.full_like(rgb, 200)
+    small = cv2.resize(rgb, (max(1, int(width * share)), max(1, int(height * share))), interpolation=cv2.INTER_AREA)
+    top, left = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
+    canvas[top : top + small.shape[0], left : left + small.shape[1]] = small
+    return canvas
+
+
+def _blur(rgb):
+    sigma = max(rgb.shape[:2]) / 224 * 2.0  # about 2 px at the model's resolution
+    return cv2.GaussianBlur(rgb, (0, 0), sigma)
+
+
+PERTURBATIONS = {
+    "rotation +-30 deg": lambda rgb, i: _rotate(rgb, 30 if i % 2 == 0 else -30),
+    "blur (2 px at model size)": lambda rgb, i: _blur(rgb),
+    "brightness +40%": lambda rgb, i: np.clip(rgb.astype(np.float32) * 1.4, 0, 255).astype(np.uint8),
+    "brightness -40%": lambda rgb, i: (rgb.astype(np.float32) * 0.6).astype(np.uint8),
+    "JPEG quality 30": lambda rgb, i: _jpeg(rgb, 30),
+    "small (40%) on plain background": lambda rgb, i: _small_on_background(rgb),
+}
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+class _Images:
+    """Decodes each file once, however many crops of it are evaluated."""
+
+    def __init__(self):
+        self._cache = {}
+
+    def crop(self, sample: Sample) -> np.ndarray:
+        if sample.path not in self._cache:
+            self._cache[sample.path] = load_image(sample.path)
+        rgb = self._cache[sample.path]
+        if not sample.box:
+            return rgb
+        height, width = rgb.shape[:2]
+        left, top, right, bottom = sample.box
+        return rgb[int(top * height) : max(int(top * height) + 1, int(bottom * height)),
+                   int(left * width) : max(int(left * width) + 1, int(right * width))]
+
+
+def _run(predictor: Predictor, images) -> dict[str, np.ndarray]:
+    outputs = [predictor.raw_outputs(prepare_image(rgb, predictor.image_size)) for rgb in images]
+    return {key: np.stack([o[key] for o in outputs]) for key in outputs[0]} if outputs else {}
+
+
+def _decisions(predictor: Predictor, outputs: dict) -> list:
+    return [predictor.decide({key: value[i] for key, value in outputs.items()}) for i in range(len(outputs["logits"]))]
+
+
+def _known_score(predictor: Predictor, outputs: dict) -> np.ndarray:
+    """Open-set score; without a scorer, the top known-class probability."""
+    if predictor.scorer is not None:
+        return predictor.scorer.score(outputs)
+    known = [i for i, name in enumerate(predictor.class_names) if name != UNKNOWN_CLASS]
+    return softmax(outputs["logits"], predictor.temperature)[:, known].max(axis=1)
+
+
+def rejection_metrics(predictor: Predictor, known_outputs: dict, known_labels, unknown_outputs: dict) -> dict:
+    """Share rejected, AUROC (known vs unknown) and the false-accept rate at 95% true-accept."""
+    from sklearn.metrics import roc_auc_score
+
+    names = predictor.class_names
+    is_known_class = np.array([names[label] != UNKNOWN_CLASS for label in known_labels])
+    known_scores = _known_score(predictor, {k: v[is_known_class] for k, v in known_outputs.items()})
+    unknown_scores = _known_score(predictor, unknown_outputs)
+    rejected = np.array([d.is_unknown for d in _decisions(predictor, unknown_outputs)])
+    threshold95 = np.quantile(known_scores, 0.05)
+    return {
+        "images": int(len(unknown_scores)),
+        "rejected": float(rejected.mean()),
+        "auroc": float(roc_auc_score(np.r_[np.ones(len(known_scores)), np.zeros(len(unknown_scores))],
+                                     np.r_[known_scores, unknown_scores])),
+        "fpr95": float(np.mean(unknown_scores >= threshold95)),
+    }
+
+
+def leakage_pairs(model_dir: Path, card: dict, max_distance: int) -> list[tuple[str, str, str, str]]:
+    """Near-duplicate pairs across splits (should be none), and crops overlapping across splits."""
+    import imagehash
+    from PIL import Image
+
+    samples = {split: [Sample.from_json(item, model_dir) for item in card["split"][split]] for split in ("train", "val", "test")}
+    pairs = []
+    whole = [(split, s.path) for split, items in samples.items() for s in items if not s.box]
+    hashes = {}
+    for _, path in whole:
+        if path not in hashes and Path(path).is_file():
+            try:
+                hashes[path] = imagehash.phash(Image.fromarray(resize_image(load_image(path), 128)))
+            except ImageError:
+                continue
+    keyed = [(split, path) for split, path in whole if path in hashes]
+    if keyed:
+        bits = np.array([np.asarray(hashes[p].hash, dtype=bool).ravel() for _, p in keyed])
+        for i in range(len(keyed) - 1):
+            distances = np.count_nonzero(bits[i + 1 :] != bits[i], axis=1)
+            for j in np.nonzero(distances <= max_distance)[0] + i + 1:
+                if keyed[i][0] != keyed[j][0]:
+                    pairs.append((keyed[i][0], keyed[i][1], keyed[j][0], keyed[j][1]))
+    boxes = [(split, s) for split, items in samples.items() for s in items if s.box]
+    by_path = {}
+    for split, sample in boxes:
+        by_path.setdefault(sample.path, []).append((split, sample.box))
+    for path, items in by_path.items():
+        for i, (split_a, a) in enumerate(items):
+            for split_b, b in items[i + 1 :]:
+                if split_a != split_b and min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1]):
+                    pairs.append((split_a, f"{path} {a}", split_b, f"{path} {b}"))
+    return pairs
+
+
+# --------------------------------------------------------------------------- report
+
+
+def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbose: bool = True) -> dict:
+    """Evaluate a model folder and write report.md with its figures.
+
+    Args:
+        model_dir: the model folder.
+        data_dir: evaluate every image of this folder instead of the model's own test split.
+        unknown_dirs: folders of pictures that are none of the model's classes; each gets a
+            rejection row (share rejected, AUROC, FPR at 95% true-accept).
+        out_dir: where to write; default `<model_dir>/evaluation` (or `evaluation_<data name>`).
+
+    Returns:
+        The metrics dictionary also saved as metrics.json.
+    """
+    from .evaluate import compute_metrics, format_summary, summary_of
+    from .model import write_card
+    from .plots import plot_confusion_matrix, plot_gallery, plot_reliability, plot_roc, plot_training_curves
+
+    model_dir = Path(model_dir)
+    predictor = Predictor(model_dir)
+    names, card = predictor.class_names, predictor.card
+    images = _Images()
+    if data_dir is None:
+        split = card.get("split", {}).get("test")
+        if not split:
+            raise ValueError(f"{model_dir} has no saved test split; pass a DATA_DIR to evaluate on.")
+        samples = [Sample.from_json(item, model_dir) for item in split]
+        missing = [s.path for s in samples if not Path(s.path).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"{len(missing)} test image(s) of this model are gone (first: {missing[0]}). The model was "
+                f"trained on '{card.get('data_dir')}'; pass DATA_DIR to evaluate on another folder.")
+        label = "the model's test split"
+        out_dir = Path(out_dir or model_dir / "evaluation")
+    else:
+        scan = scan_folder(data_dir)
+        strangers = sorted(set(scan.class_names) - set(names))
+        if strangers:
+            raise ValueError(f"'{data_dir}' has class folder(s) the model does not know: {', '.join(strangers)}. "
+                             f"The model knows: {', '.join(names)}.")
+        samples, label = scan.samples, f"'{data_dir}'"
+        out_dir = Path(out_dir or model_dir / f"evaluation_{Path(data_dir).resolve().name}")
+    for folder in unknown_dirs:
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"Unknown-images folder '{folder}' does not exist.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    index = {name: i for i, name in enumerate(names)}
+    y_true = np.array([index[s.label] for s in samples])
+    crops = [images.crop(s) for s in samples]
+    outputs = _run(predictor, crops)
+    decisions = _decisions(predictor, outputs)
+    calibrated = softmax(outputs["logits"], predictor.temperature)
+
+    metrics = compute_metrics(y_true, calibrated, names)  # closed-set: best class, no rejection
+    decided = [d.label for d in decisions]
+    decision_names = names if UNKNOWN_CLASS in names else [*names, UNKNOWN_CLASS]
+    metrics["accuracy_with_rejection"] = float(np.mean([d == names[t] for d, t in zip(decided, y_true)]))
+    metrics["known_rejected"] = float(np.mean([d == UNKNOWN_CLASS for d, t in zip(decided, y_true) if names[t] != UNKNOWN_CLASS]))
+    from sklearn.metrics import confusion_matrix
+
+    decision_matrix = confusion_matrix([names[t] for t in y_true], decided, labels=decision_names)
+    metrics["decision_confusion_matrix"] = {"labels": decision_names, "matrix": decision_matrix.tolist()}
+    metrics["ece_before"] = expected_calibration_error(softmax(outputs["logits"]), y_true)
+    metrics["ece_after"] = expected_calibration_error(calibrated, y_true)
+    metrics["temperature"] = predictor.temperature
+    metrics["roc_auc"] = plot_roc(y_true, calibrated, names, out_dir / "roc.png")
+
+    metrics["rejection"] = {}
+    for folder in unknown_dirs:
+        files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and not p.name.startswith("."))
+        pictures = []
+        for file in files:
+            try:
+                pictures.append(load_image(file))
+            except ImageError:
+                continue
+        metrics["rejection"][str(folder)] = rejection_metrics(predictor, outputs, y_true, _run(predictor, pictures))
+
+    metrics["robustness"] = {"clean": metrics["accuracy_with_rejection"]}
+    for name, perturb in PERTURBATIONS.items():
+        changed = _decisions(predictor, _run(predictor, [perturb(rgb, i) for i, rgb in enumerate(crops)]))
+        metrics["robustness"][name] = float(np.mean([d.label == names[t] for d, t in zip(changed, y_true)]))
+
+    leaks = leakage_pairs(model_dir, card, card.get("config", {}).get("duplicate_distance", 6)) if data_dir is None else []
+    metrics["leakage_pairs"] = len(leaks)
+
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    plot_confusion_matrix(decision_matrix, decision_names, out_dir / "confusion_matrix.png")
+    plot_reliability(softmax(outputs["logits"]), calibrated, y_true, out_dir / "reliability.png", "evaluated images")
+    if card.get("history"):
+        events = card.get("events", {})
+        plot_training_curves(card["history"], out_dir / "training_curves.png", events.get("head_epochs"), events)
+    with open(out_dir / "predictions.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "box", "true", "predicted", "confidence", "reason"])
+        for sample, decision in zip(samples, decisions):
+            box = " ".join(f"{v:.3f}" for v in sample.box) if sample.box else ""
+            writer.writerow([sample.path, box, sample.label, decision.label, f"{decision.confidence:.4f}", decision.reason or ""])
+    mistakes = sorted((i for i, (d, t) in enumerate(zip(decided, y_true)) if d != names[t]),
+                      key=lambda i: -decisions[i].confidence)[:WORST_MISTAKES]
+    plot_gallery([crops[i] for i in mistakes],
+                 [f"true: {samples[i].label}\npredicted: {decisions[i].label} ({decisions[i].confidence:.0%})" for i in mistakes],
+                 out_dir / "worst_mistakes.png")
+    _write_markdown(out_dir, label, metrics, names, leaks, card)
+    if data_dir is None:
+        card["test_metrics"] = {**summary_of(metrics), "accuracy_with_rejection": metrics["accuracy_with_rejection"],
+                                "known_rejected": metrics["known_rejected"], "ece_after": metrics["ece_after"]}
+        write_card(card, model_dir)
+    if verbose:
+        print(format_summary(metrics, names, label))
+        print(f"  with rejection: accuracy {metrics['accuracy_with_rejection']:.1%}, known images rejected "
+              f"{metrics['known_rejected']:.1%}; ECE {metrics['ece_before']:.1%} -> {metrics['ece_after']:.1%} (T={predictor.temperature:.2f})")
+        for folder, row in metrics["rejection"].items():
+            print(f"  {folder}: rejected {row['rejected']:.1%} of {row['images']}, AUROC {row['auroc']:.3f}, FPR95 {row['fpr95']:.1%}")
+        print(f"  leakage: {len(leaks)} near-duplicate pair(s) across splits")
+        print(f"Report written to {out_dir / 'report.md'}")
+    return metrics
+
+
+def _write_markdown(out_dir: Path, label: str, metrics: dict, names, leaks, card: dict) -> None:
+    lines = [f"# Evaluation report", "", f"Model trained {card.get('created', '?')}; evaluated on {label} "
+             f"({metrics['images']} images).", "",
+             "## Summary", "", "| measure | value |", "|---|---|",
+             f"| accuracy (best class, no rejection) | {metrics['accuracy']:.1%} |",
+             f"| accuracy with rejection (what the app answers) | {metrics['accuracy_with_rejection']:.1%} |",
+             f"| top-3 accuracy | {metrics['top3_accuracy']:.1%} |",
+             f"| known images wrongly rejected | {metrics['known_rejected']:.1%} |",
+             f"| macro F1 / weighted F1 | {metrics['macro_avg']['f1-score']:.3f} / {metrics['weighted_avg']['f1-score']:.3f} |",
+             f"| expected calibration error before / after temperature scaling (T={metrics['temperature']:.2f}) | "
+             f"{metrics['ece_before']:.1%} / {metrics['ece_after']:.1%} |",
+             f"| ROC AUC micro / macro (one-vs-rest) | {metrics['roc_auc'].get('micro', float('nan')):.3f} / "
+             f"{metrics['roc_auc'].get('macro', float('nan')):.3f} |", "",
+             "## Per class", "", "| class | precision | recall | F1 | images | ROC AUC |", "|---|---|---|---|---|---|"]
+    for name in names:
+        row = metrics["per_class"][name]
+        auc = metrics["roc_auc"].get("per_class", {}).get(name)
+        lines.append(f"| {name} | {row['precision']:.2f} | {row['recall']:.2f} | {row['f1-score']:.2f} | "
+                     f"{int(row['support'])} | {'n/a' if auc is None else f'{auc:.3f}'} |")
+    for average in ("macro_avg", "weighted_avg"):
+        row = metrics[average]
+        lines.append(f"| *{average.replace('_', ' ')}* | {row['precision']:.2f} | {row['recall']:.2f} | {row['f1-score']:.2f} | "
+                     f"{int(row['support'])} | |")
+    lines += ["", "## Figures", "", "![confusion matrix](confusion_matrix.png)", "", "![ROC curves](roc.png)", "",
+              "![reliability diagram](reliability.png)", ""]
+    if (out_dir / "training_curves.png").is_file():
+        lines += ["![training curves](training_curves.png)", "",
+                  "Grey dotted line: fine-tuning starts; orange: learning rate reduced; red: early stopping.", ""]
+    lines += ["## Rejection of pictures that are not known motifs", ""]
+    if metrics["rejection"]:
+        lines += ["| folder | images | rejected | AUROC | FPR at 95% true-accept |", "|---|---|---|---|---|"]
+        for folder, row in metrics["rejection"].items():
+            lines.append(f"| {folder} | {row['images']} | {row['rejected']:.1%} | {row['auroc']:.3f} | {row['fpr95']:.1%} |")
+        lines.append(f"\nKnown test images wrongly rejected: {metrics['known_rejected']:.1%}.")
+    else:
+        lines.append("No `--unknown` folders were given.")
+    lines += ["", "## Robustness (accuracy with rejection, same images changed)", "", "| change | accuracy |", "|---|---|"]
+    lines += [f"| {name} | {value:.1%} |" for name, value in metrics["robustness"].items()]
+    lines += ["", "## Worst mistakes", "", "![worst mistakes](worst_mistakes.png)", "",
+              "Every image: [predictions.csv](predictions.csv).", "", "## Leakage check", ""]
+    if leaks:
+        lines.append(f"{len(leaks)} near-duplicate pair(s) across splits:")
+        lines += [f"- {a} ({sa}) ~ {b} ({sb})" for sa, a, sb, b in leaks[:50]]
+    else:
+        lines.append("No near-duplicate pairs across train/val/test (perceptual hash), and no crop overlaps another split's.")
+    (out_dir / "report.md").write_text("\n".join(lines) + "\n")
+
+
+__all__ = ["build_report", "rejection_metrics", "leakage_pairs", "PERTURBATIONS"]
