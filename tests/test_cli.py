@@ -106,3 +106,16 @@ def test_cli_train_reports_single_class(tmp_path, capsys):
     assert main(["train", str(tmp_path / "d"), "--out", str(tmp_path / "m"), "--weights", "none"]) == 2
     assert "at least two class sub-folders" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_model_without_unknown_class_rejects_by_score(trained_model_dir, tmp_path):
+    predictor = Predictor(trained_model_dir)
+    assert "unknown" not in predictor.class_names and predictor.scorer is not None
+    image = tmp_path / "cloth.png"
+    pattern_image("stripes", 4242).save(image)
+    outputs = predictor.outputs(image)
+    far = dict(outputs, embedding=outputs["embedding"] + 50.0 * (np.abs(outputs["embedding"]).max() + 1))
+    answer = predictor.decide(far)
+    assert answer.label == "unknown" and "unlike every motif" in answer.reason
+    assert answer.top[0][0] in predictor.class_names  # the top guesses are still shown
+    assert predictor.decide(outputs).score > answer.score
