@@ -35,6 +35,7 @@ class TrainConfig:
     unknown_dirs: list[str] = field(default_factory=list)  # extra folders of negatives for "unknown"
     open_set_method: str = "mahalanobis"  # post-hoc rejection score: mahalanobis, cosine, energy, max_logit, msp
     target_accept: float = 0.95  # the rejection threshold accepts this share of known validation images
+    notes: str = ""  # saved in the model card: what the photos are, what the model cannot be expected to do
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

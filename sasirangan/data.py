@@ -133,8 +133,14 @@ def prepare_image(rgb: np.ndarray, image_size: int, box=None) -> np.ndarray:
     return resize_image(rgb, image_size, box).astype(np.float32) / 255.0
 
 
-def resize_image(rgb: np.ndarray, image_size: int, box=None) -> np.ndarray:
-    """The uint8 half of `prepare_image` (what the training pipeline caches)."""
+def resize_image(rgb: np.ndarray, image_size: int, box=None, hide=()) -> np.ndarray:
+    """The uint8 half of `prepare_image` (what the training pipeline caches).
+
+    `hide` lists relative rectangles (held-out regions of a photo) to cover, before cropping,
+    with a mirror image of the cloth beside them, so a training view never shows them.
+    """
+    if len(hide):
+        rgb = _cover(rgb, hide)
     if box is not None and box[0] >= 0:
         height, width = rgb.shape[:2]
         left, top = int(box[0] * width), int(box[1] * height)
@@ -146,26 +152,58 @@ def resize_image(rgb: np.ndarray, image_size: int, box=None) -> np.ndarray:
     return cv2.resize(rgb, (image_size, image_size), interpolation=interpolation)
 
 
+def _cover(rgb: np.ndarray, hide) -> np.ndarray:
+    """Replace each rectangle with the horizontally mirrored strip of pixels next to it."""
+    rgb = rgb.copy()
+    height, width = rgb.shape[:2]
+    for left, top, right, bottom in hide:
+        if left < 0:
+            continue
+        x0, x1, y0, y1 = int(left * width), int(right * width), int(top * height), int(bottom * height)
+        span = x1 - x0
+        if x0 >= span:  # take the strip on the left, else the one on the right
+            source = rgb[y0:y1, x0 - span : x0]
+        else:
+            source = rgb[y0:y1, x1 : x1 + span]
+        source = source[:, ::-1]
+        rgb[y0:y1, x0 : x0 + source.shape[1]] = source
+    return rgb
+
+
 # --------------------------------------------------------------------------- scanning
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One training example: a file, its class and an optional crop box (relative coords)."""
+    """One example: a file, its class, an optional crop box and regions to hide (relative coords)."""
 
     path: str
     label: str
     box: tuple[float, float, float, float] | None = None
+    hide: tuple = ()  # held-out regions of the photo this (training) view must not show
 
     def to_json(self, base: Path) -> list:
-        """[path relative to `base`, label, box]: a manifest that survives moving both together."""
-        return [os.path.relpath(Path(self.path).resolve(), Path(base).resolve()), self.label,
+        """[path relative to `base`, label, box(, hide)]: survives moving data and model together."""
+        item = [os.path.relpath(Path(self.path).resolve(), Path(base).resolve()), self.label,
                 list(self.box) if self.box else None]
+        return item + [[list(rect) for rect in self.hide]] if self.hide else item
 
     @classmethod
     def from_json(cls, item: list, base: Path) -> "Sample":
         path = item[0] if os.path.isabs(item[0]) else os.path.normpath(Path(base).resolve() / item[0])
-        return cls(path, item[1], tuple(item[2]) if item[2] else None)
+        hide = tuple(tuple(rect) for rect in item[3]) if len(item) > 3 else ()
+        return cls(path, item[1], tuple(item[2]) if item[2] else None, hide)
+
+    def view(self, rgb: np.ndarray) -> np.ndarray:
+        """The pixels this sample shows of its decoded photo (hidden regions covered, box cropped)."""
+        if self.hide:
+            rgb = _cover(rgb, self.hide)
+        if not self.box:
+            return rgb
+        height, width = rgb.shape[:2]
+        left, top = int(self.box[0] * width), int(self.box[1] * height)
+        right, bottom = max(left + 1, int(self.box[2] * width)), max(top + 1, int(self.box[3] * height))
+        return rgb[top:bottom, left:right]
 
 
 @dataclass
@@ -337,30 +375,52 @@ def split_samples(scan: Scan, config) -> dict[str, list[Sample]]:
         photos = [s for s in scan.samples if s.label == label]
         per_photo = math.ceil(config.samples_per_class / len(photos))
         for photo in photos:
-            for name, boxes in region_crops(per_photo, config, rng).items():
-                splits[name] += [Sample(photo.path, label, box) for box in boxes]
+            for name, views in region_crops(per_photo, config, rng).items():
+                splits[name] += [Sample(photo.path, label, box, hide) for box, hide in views]
     return splits
 
 
+def _overlaps(box, other) -> bool:
+    return min(box[2], other[2]) > max(box[0], other[0]) and min(box[3], other[3]) > max(box[1], other[1])
+
+
 def region_crops(n_crops: int, config, rng: random.Random) -> dict[str, list[tuple]]:
-    """Random square-ish crops of one photo, each inside a grid tile owned by one split."""
+    """Random views of one photo; validation and test views come from regions training never sees.
+
+    The photo is a grid x grid of tiles. One corner tile belongs to the test split and another
+    to validation; their crops stay inside them. Training views have any size up to the whole
+    photo, so the model sees the cloth at the scale of a whole photo as well as in close-up;
+    where a view covers a held-out tile, that tile is hidden (covered by a mirror image of the
+    cloth beside it).
+
+    Returns:
+        {split: [(box, hide), ...]} with relative (left, top, right, bottom) boxes.
+    """
     grid = config.region_grid
-    tiles = [(row, col) for row in range(grid) for col in range(grid)]
-    rng.shuffle(tiles)
-    n_tiles = _split_counts(len(tiles), config.val_split, config.test_split)
-    owned = {"test": tiles[: n_tiles["test"]], "val": tiles[n_tiles["test"] : n_tiles["test"] + n_tiles["val"]]}
-    owned["train"] = tiles[n_tiles["test"] + n_tiles["val"] :]
+    if grid < 3:
+        raise ValueError(f"region_grid must be at least 3. Received: region_grid={grid}.")
+    corners = [(0, 0), (0, grid - 1), (grid - 1, 0), (grid - 1, grid - 1)]
+    rng.shuffle(corners)
+    tile = 1.0 / grid
+    held = {}
+    for name, corner in zip(("test", "val"), corners):
+        if (config.test_split if name == "test" else config.val_split) > 0:
+            row, col = corner
+            held[name] = (round(col * tile, 4), round(row * tile, 4), round((col + 1) * tile, 4), round((row + 1) * tile, 4))
     n_per_split = _split_counts(n_crops, config.val_split, config.test_split)
-    crops = {}
-    for name in SPLITS:
-        crops[name] = []
-        for _ in range(n_per_split[name] if owned[name] else 0):
-            row, col = rng.choice(owned[name])
-            side = rng.uniform(0.5, 1.0) / grid
-            left = col / grid + rng.uniform(0, 1.0 / grid - side)
-            top = row / grid + rng.uniform(0, 1.0 / grid - side)
-            crops[name].append((round(left, 4), round(top, 4), round(left + side, 4), round(top + side, 4)))
-    return crops
+    views = {name: [] for name in SPLITS}
+    for name, region in held.items():
+        for _ in range(n_per_split[name]):
+            side = rng.uniform(0.5, 1.0) * tile
+            left = region[0] + rng.uniform(0, tile - side)
+            top = region[1] + rng.uniform(0, tile - side)
+            views[name].append(((round(left, 4), round(top, 4), round(left + side, 4), round(top + side, 4)), ()))
+    for _ in range(n_per_split["train"]):
+        side = rng.uniform(0.5 * tile, 1.0)
+        left, top = rng.uniform(0, 1.0 - side), rng.uniform(0, 1.0 - side)
+        box = (round(left, 4), round(top, 4), round(left + side, 4), round(top + side, 4))
+        views["train"].append((box, tuple(region for region in held.values() if _overlaps(box, region))))
+    return views
 
 
 # --------------------------------------------------------------------------- tf.data
@@ -393,10 +453,13 @@ def make_dataset(samples, class_names, image_size: int, batch_size: int, trainin
     index = {name: i for i, name in enumerate(class_names)}
     paths = [s.path for s in samples]
     labels = np.array([index[s.label] for s in samples], dtype=np.int32)
-    boxes = np.array([s.box if s.box else (-1.0, -1.0, -1.0, -1.0) for s in samples], dtype=np.float32)
+    none = (-1.0, -1.0, -1.0, -1.0)
+    # box followed by up to two hidden rectangles, -1 where absent (tf.data needs fixed shapes)
+    boxes = np.array([[*(s.box or none), *[v for rect in (list(s.hide) + [none, none])[:2] for v in rect]]
+                      for s in samples], dtype=np.float32).reshape(len(samples), 12)
 
-    def decode_and_resize(path, box):
-        return resize_image(load_image(path.decode()), image_size, box)
+    def decode_and_resize(path, region):
+        return resize_image(load_image(path.decode()), image_size, region[:4], region[4:].reshape(2, 4))
 
     def load(path, box, label):
         image = tf.numpy_function(decode_and_resize, [path, box], tf.uint8, stateful=False)

@@ -21,7 +21,11 @@ def model_outputs(model, samples, class_names, image_size: int) -> dict[str, np.
     labels = [s.label if s.label in class_names else class_names[0] for s in samples]  # labels unused here
     samples = [Sample(s.path, label, s.box) for s, label in zip(samples, labels)]
     dataset = make_dataset(samples, class_names, image_size, EVAL_BATCH, training=False)
-    return serving_model(model).predict(dataset.map(lambda images, labels: images), verbose=0)
+    return serving_model(model).predict(dataset.map(_images_only), verbose=0)
+
+
+def _images_only(images, labels):
+    return images
 
 
 def compute_metrics(y_true: np.ndarray, probabilities: np.ndarray, class_names) -> dict:

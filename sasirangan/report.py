@@ -71,13 +71,7 @@ class _Images:
     def crop(self, sample: Sample) -> np.ndarray:
         if sample.path not in self._cache:
             self._cache[sample.path] = load_image(sample.path)
-        rgb = self._cache[sample.path]
-        if not sample.box:
-            return rgb
-        height, width = rgb.shape[:2]
-        left, top, right, bottom = sample.box
-        return rgb[int(top * height) : max(int(top * height) + 1, int(bottom * height)),
-                   int(left * width) : max(int(left * width) + 1, int(right * width))]
+        return sample.view(self._cache[sample.path])
 
 
 def _run(predictor: Predictor, images) -> dict[str, np.ndarray]:
@@ -139,16 +133,26 @@ def leakage_pairs(model_dir: Path, card: dict, max_distance: int) -> list[tuple[
             for j in np.nonzero(distances <= max_distance)[0] + i + 1:
                 if keyed[i][0] != keyed[j][0]:
                     pairs.append((keyed[i][0], keyed[i][1], keyed[j][0], keyed[j][1]))
-    boxes = [(split, s) for split, items in samples.items() for s in items if s.box]
     by_path = {}
-    for split, sample in boxes:
-        by_path.setdefault(sample.path, []).append((split, sample.box))
+    for split, items in samples.items():
+        for sample in items:
+            if sample.box:
+                by_path.setdefault(sample.path, []).append((split, sample))
     for path, items in by_path.items():
         for i, (split_a, a) in enumerate(items):
             for split_b, b in items[i + 1 :]:
-                if split_a != split_b and min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1]):
-                    pairs.append((split_a, f"{path} {a}", split_b, f"{path} {b}"))
+                if split_a != split_b and _shows_same_pixels(a, b):
+                    pairs.append((split_a, f"{path} {a.box}", split_b, f"{path} {b.box}"))
     return pairs
+
+
+def _shows_same_pixels(a: Sample, b: Sample) -> bool:
+    """Two views of one photo overlap somewhere that neither of them hides."""
+    overlap = (max(a.box[0], b.box[0]), max(a.box[1], b.box[1]), min(a.box[2], b.box[2]), min(a.box[3], b.box[3]))
+    if overlap[2] <= overlap[0] or overlap[3] <= overlap[1]:
+        return False
+    inside = lambda r, rect: r[0] >= rect[0] - 1e-6 and r[1] >= rect[1] - 1e-6 and r[2] <= rect[2] + 1e-6 and r[3] <= rect[3] + 1e-6  # noqa: E731
+    return not any(inside(overlap, rect) for rect in (*a.hide, *b.hide))
 
 
 # --------------------------------------------------------------------------- report

@@ -173,6 +173,7 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
         "split_paths_relative_to": "the model folder",
         "split": {name: [s.to_json(out_dir) for s in splits[name]] for name in SPLITS},
         "skipped_files": [[path, reason] for path, reason in scan.skipped],
+        "notes": config.notes,
         "config": config.to_dict(),
         "history": history,
         "events": {**events, "head_epochs": head_epochs},

@@ -8,6 +8,7 @@ from conftest import make_tree, pattern_image
 from sasirangan.config import TrainConfig
 from sasirangan.data import (
     ImageError,
+    Sample,
     load_image,
     make_dataset,
     prepare_image,
@@ -169,13 +170,28 @@ def test_region_crops_keep_test_regions_unseen(tmp_path):
     scan = scan_folder(data)
     splits = split_samples(scan, TrainConfig(samples_per_class=30, region_grid=3))
     for name in scan.class_names:
-        boxes = {split: [s.box for s in samples if s.label == name] for split, samples in splits.items()}
-        assert len(boxes["train"]) >= 20 and boxes["val"] and boxes["test"]
-        for test_box in boxes["test"]:
-            for train_box in boxes["train"]:
-                overlap_w = min(test_box[2], train_box[2]) - max(test_box[0], train_box[0])
-                overlap_h = min(test_box[3], train_box[3]) - max(test_box[1], train_box[1])
-                assert overlap_w <= 1e-6 or overlap_h <= 1e-6
+        views = {split: [s for s in samples if s.label == name] for split, samples in splits.items()}
+        assert len(views["train"]) >= 20 and views["val"] and views["test"]
+        assert max(s.box[2] - s.box[0] for s in views["train"]) > 0.8  # whole-photo scale is trained too
+        for held in views["test"] + views["val"]:
+            for train in views["train"]:
+                overlap = (max(held.box[0], train.box[0]), max(held.box[1], train.box[1]),
+                           min(held.box[2], train.box[2]), min(held.box[3], train.box[3]))
+                if overlap[2] > overlap[0] and overlap[3] > overlap[1]:  # must be hidden in the training view
+                    assert any(r[0] <= overlap[0] and r[1] <= overlap[1] and r[2] >= overlap[2] and r[3] >= overlap[3]
+                               for r in train.hide)
+
+
+def test_hidden_regions_never_reach_the_pixels(tmp_path):
+    """A training view over a held-out tile shows mirrored neighbouring cloth there, not the tile."""
+    rgb = np.zeros((90, 90, 3), np.uint8)
+    rgb[:30, :30] = 255  # the held-out corner is white, everything else black
+    path = tmp_path / "photo.png"
+    Image.fromarray(rgb).save(path)
+    hide = ((0.0, 0.0, 1 / 3, 1 / 3),)
+    batch = next(iter(make_dataset([Sample(str(path), "a", (0.0, 0.0, 1.0, 1.0), hide)], ["a"], 90, 1)))[0].numpy()
+    assert batch.max() == 0.0
+    assert Sample(str(path), "a", (0.0, 0.0, 1.0, 1.0), hide).view(rgb).max() == 0
 
 
 # ----------------------------------------------------------------- tf.data
