@@ -124,8 +124,9 @@ def save_model_folder(model, class_names, card: dict, model_dir) -> Path:
 
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
-    # Save an uncompiled copy: the optimizer's state would double the file and serving needs none.
-    weights_only = keras.models.clone_model(model)
+    # Save an uncompiled copy: the optimizer's state would double the file and serving needs none
+    # (clone_model would compile the copy again, so rebuild it from its config).
+    weights_only = keras.Model.from_config(model.get_config())
     weights_only.set_weights(model.get_weights())
     weights_only.save(model_dir / MODEL_FILE)
     (model_dir / CLASS_NAMES_FILE).write_text(json.dumps(list(class_names), indent=2))

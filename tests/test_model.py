@@ -87,3 +87,18 @@ def test_load_rejects_class_list_that_does_not_match(saved_folder, tmp_path):
     (copy / "class_names.json").unlink()
     with pytest.raises(FileNotFoundError, match="class_names.json is missing"):
         load_model_folder(copy)
+
+
+def test_saved_model_carries_no_optimizer_state(tmp_path):
+    import zipfile
+
+    import h5py
+
+    model = build_model(3, image_size=32, weights=None)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(np.zeros((2, 32, 32, 3), np.float32), np.array([0, 1]), verbose=0)
+    save_model_folder(model, ["a", "b", "c"], {}, tmp_path / "m")
+    with zipfile.ZipFile(tmp_path / "m" / "model.keras") as archive:
+        archive.extract("model.weights.h5", tmp_path)
+    with h5py.File(tmp_path / "model.weights.h5") as weights:
+        assert "optimizer" not in weights
