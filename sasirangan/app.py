@@ -1,0 +1,290 @@
+"""The Gradio app: name the Sasirangan motif in a live camera view or an uploaded photo.
+
+The app is a shell around `Predictor` (STYLE.md 3 and 10): the handlers below are plain
+functions that take the predictor as their first argument, so tests call them directly,
+and `build_app` only lays out components and wires events to them. The live path per
+frame is `prepare_image` + the LiteRT model + averaging the last few frames' outputs;
+it never calls `model.predict`.
+
+Example:
+    >>> from sasirangan.app import build_app                      # doctest: +SKIP
+    >>> build_app("models/sasirangan_default").launch(show_error=True)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import time
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from .config import UNKNOWN_CLASS
+from .data import load_image, prepare_image
+from .predict import Predictor
+
+SMOOTHING_FRAMES = 5  # live answers average this many recent frames, so they do not flicker
+STREAM_EVERY = 0.2  # seconds between webcam frames sent to the server
+STREAM_TIME_LIMIT = 300  # seconds a live session streams before it stops (press record again); frees the worker
+NO_DESCRIPTION = {"id": "Belum ada deskripsi.", "en": "No description yet."}
+UNREADABLE = "That file is not a picture the app can read"
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- motif texts
+
+
+@lru_cache(maxsize=1)
+def load_motifs() -> dict:
+    """The motif texts shipped as package data (sasirangan/motifs.json)."""
+    text = resources.files("sasirangan").joinpath("motifs.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def motif_info(slug: str) -> dict:
+    """Name, literal meaning and symbolism of one class; a class with no entry still gets a name."""
+    entry = load_motifs().get("motifs", {}).get(slug, {})
+    return {
+        "name": entry.get("name") or slug.replace("_", " ").title(),
+        "literal": entry.get("literal") or NO_DESCRIPTION,
+        "meaning": entry.get("meaning") or NO_DESCRIPTION,
+    }
+
+
+def display_name(slug: str) -> str:
+    return motif_info(slug)["name"]
+
+
+# --------------------------------------------------------------------------- answer rendering
+
+
+def label_scores(prediction) -> dict[str, float]:
+    """{display name: probability} for `gr.Label`, which shows the top 3 of them."""
+    scores = {}
+    for slug, probability in prediction.probabilities.items():
+        name = display_name(slug)
+        scores[name if name not in scores else slug] = float(probability)
+    return scores
+
+
+def answer_card(prediction) -> str:
+    """Markdown for the answer: the motif's name and story, or a plain 'unknown' with the reason."""
+    origin = load_motifs().get("origin", {})
+    ranked = sorted(prediction.probabilities.items(), key=lambda item: -item[1])
+    guesses = [f"{display_name(slug)} ({p:.0%})" for slug, p in ranked
+               if slug not in (UNKNOWN_CLASS, prediction.label)][:3]
+    if prediction.is_unknown:
+        lines = [
+            "### Unknown: not a known Sasirangan motif",
+            "Gambar ini bukan motif Sasirangan yang dikenal model.  ",
+            "This picture is not a Sasirangan motif the model knows.",
+        ]
+        reason = getattr(prediction, "reason", None)
+        if reason:
+            lines += ["", f"**Alasan / Reason:** {reason}"]
+        if guesses:
+            lines += ["", f"**Closest motifs:** {', '.join(guesses)}"]
+        lines += ["", "Try a closer, well-lit photo of the cloth that fills the frame."]
+        return "\n".join(lines)
+    info = motif_info(prediction.label)
+    lines = [
+        f"### {info['name']}",
+        f"**{prediction.confidence:.0%}** sure" + (f" · next: {', '.join(guesses[:2])}" if guesses else ""),
+        "",
+        f"**Arti nama:** {info['literal'].get('id', NO_DESCRIPTION['id'])}  ",
+        f"**Name means:** {info['literal'].get('en', NO_DESCRIPTION['en'])}",
+        "",
+        f"**Makna:** {info['meaning'].get('id', NO_DESCRIPTION['id'])}  ",
+        f"**Meaning:** {info['meaning'].get('en', NO_DESCRIPTION['en'])}",
+    ]
+    if origin:
+        lines += ["", f"**Asal:** {origin.get('id', '')}", "", f"**Origin:** {origin.get('en', '')}"]
+    return "\n".join(lines)
+
+
+def timing_text(seconds: float, frames: int | None = None) -> str:
+    text = f"Answered in {seconds * 1000:.0f} ms"
+    if frames:
+        text += f" (averaged over the last {frames} frame{'s' if frames > 1 else ''})"
+    return text
+
+
+def _outputs(prediction, seconds: float, frames: int | None = None) -> tuple[dict, str, str]:
+    return label_scores(prediction), answer_card(prediction), timing_text(seconds, frames)
+
+
+def _user_message(error: Exception, path=None) -> str:
+    """The library's message, with the server-side temp path cut down to the file's name."""
+    message = str(error)
+    if path:
+        message = message.replace(str(path), Path(str(path)).name)
+    return html.escape(message)  # gr.Error renders HTML
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+def predict_upload(predictor, path) -> tuple[dict, str, str]:
+    """Upload/paste handler: the picture at `path` -> (label scores, answer card, timing).
+
+    Raises:
+        gr.Error: the file is not a usable picture (plain message, shown in the page).
+    """
+    if path is None:  # the upload was cleared
+        return {}, "", ""
+    try:
+        prediction = predictor.predict(path)
+    except ValueError as error:  # ImageError is a ValueError
+        raise gr.Error(_user_message(error, path), print_exception=False) from None
+    except Exception as error:  # keep the page usable whatever happens; the log has the details
+        log.exception("prediction failed for %s", path)
+        raise gr.Error(f"Could not analyse this picture ({type(error).__name__}). Try another photo.") from None
+    return _outputs(prediction, prediction.seconds)
+
+
+def predict_frame(predictor, frame, history) -> tuple[dict, str, str, list]:
+    """Live handler: one webcam frame -> (label scores, card, timing, new history).
+
+    `history` holds the model outputs (probabilities, logits, features...) of the last
+    `SMOOTHING_FRAMES` frames of this session (a `gr.State`). The answer is decided on
+    their mean, so it does not flicker, and the open-set check sees the averaged features.
+    """
+    if frame is None:  # the camera stopped: start afresh next time
+        return {}, "", "", []
+    started = time.perf_counter()
+    try:
+        prepared = prepare_image(load_image(frame), predictor.image_size)
+        outputs = {key: np.asarray(value, dtype=np.float32) for key, value in predictor.raw_outputs(prepared).items()}
+    except ValueError as error:
+        raise gr.Error(_user_message(error), print_exception=False) from None
+    except Exception as error:
+        log.exception("prediction failed for a webcam frame")
+        raise gr.Error(f"Could not analyse the camera picture ({type(error).__name__}).") from None
+    history = [past for past in (history or []) if _same_layout(past, outputs)]
+    history = (history + [outputs])[-SMOOTHING_FRAMES:]
+    smoothed = {key: np.mean([past[key] for past in history], axis=0) for key in outputs}
+    prediction = predictor.decide(smoothed)
+    return (*_outputs(prediction, time.perf_counter() - started, len(history)), history)
+
+
+def _same_layout(past, outputs: dict) -> bool:
+    """Whether a remembered frame can be averaged with this one (same model outputs)."""
+    return (isinstance(past, dict) and past.keys() == outputs.keys()
+            and all(np.shape(past[key]) == np.shape(outputs[key]) for key in outputs))
+
+
+def guard_preprocess(component: gr.Image) -> gr.Image:
+    """Make a failing `preprocess` (Pillow cannot open the upload) a plain `gr.Error`.
+
+    gr.Image opens every upload with Pillow before our handler runs; on a non-image that
+    raises an unclear processing error, so this instance's `preprocess` is wrapped.
+    """
+    original = component.preprocess
+
+    def preprocess(payload):
+        try:
+            return original(payload)
+        except gr.Error:
+            raise
+        except Exception as error:
+            raise gr.Error(f"{UNREADABLE}: {_why_unreadable(payload, error)}", print_exception=False) from None
+
+    component.preprocess = preprocess
+    return component
+
+
+def _why_unreadable(payload, error: Exception) -> str:
+    """Ask `load_image` why the file fails: its messages are clearer than Pillow's."""
+    path = getattr(payload, "path", None)
+    if path:
+        try:
+            load_image(path)
+        except ValueError as reason:
+            return _user_message(reason, path).split(": ", 1)[-1]
+        except Exception:
+            pass
+    return html.escape(f"{type(error).__name__}: {error}") if str(error) else "the file could not be opened."
+
+
+# --------------------------------------------------------------------------- layout
+
+
+INTRO = """# Sasirangan motif finder
+Arahkan kamera ke kain Sasirangan atau unggah fotonya: aplikasi menyebut nama motifnya, atau *Unknown* bila bukan motif yang dikenal.
+
+Point the camera at a Sasirangan cloth, or upload a photo: the app names the motif, or answers *Unknown* for anything else."""
+
+
+def build_app(model_dir_or_predictor) -> gr.Blocks:
+    """The page: live camera and photo upload side by side (stacked on a phone), answer below.
+
+    Args:
+        model_dir_or_predictor: a model folder (str or Path) or a loaded `Predictor`.
+
+    Returns:
+        gr.Blocks; call `.launch(show_error=True)` on it.
+
+    Raises:
+        FileNotFoundError, ValueError: the model folder is missing or broken.
+    """
+    predictor = model_dir_or_predictor
+    if isinstance(model_dir_or_predictor, (str, Path)):
+        predictor = Predictor(model_dir_or_predictor)
+
+    def on_upload(path):
+        return predict_upload(predictor, path)
+
+    def on_frame(frame, history):
+        return predict_frame(predictor, frame, history)
+
+    with gr.Blocks(title="Sasirangan motif finder") as demo:
+        gr.Markdown(INTRO)
+        with gr.Row(equal_height=False):  # columns wrap under each other on narrow screens
+            with gr.Column(min_width=280):
+                camera = gr.Image(
+                    label="Live camera",
+                    sources=["webcam"],
+                    streaming=True,
+                    height=280,
+                    webcam_options=gr.WebcamOptions(
+                        mirror=False,  # the back camera filming cloth: mirroring would flip the motif
+                        constraints={"video": {"facingMode": {"ideal": "environment"},
+                                               "width": {"ideal": 640}, "height": {"ideal": 480}}},
+                    ),
+                )
+            with gr.Column(min_width=280):
+                upload = guard_preprocess(gr.Image(
+                    label="Photo: upload, drag & drop or paste",
+                    sources=["upload", "clipboard"],
+                    type="filepath",
+                    image_mode=None,  # hand the original file to load_image (16-bit, CMYK, alpha, EXIF)
+                    height=280,
+                    elem_id="upload",
+                ))
+        with gr.Row(equal_height=False):
+            with gr.Column(min_width=280):
+                scores = gr.Label(num_top_classes=3, label="Top 3 guesses", elem_id="scores")
+                timing = gr.Markdown(elem_id="timing")
+            with gr.Column(min_width=280):
+                card = gr.Markdown(elem_id="card")
+        gr.Markdown(f"<small>{len(predictor.class_names)} classes · backend: {predictor.backend}</small>")
+
+        history = gr.State([])
+        upload.change(on_upload, inputs=upload, outputs=[scores, card, timing], api_name="predict_upload")
+        camera.stream(
+            on_frame,
+            inputs=[camera, history],
+            outputs=[scores, card, timing, history],
+            stream_every=STREAM_EVERY,
+            time_limit=STREAM_TIME_LIMIT,
+            show_progress="hidden",
+            api_name="predict_frame",
+        )
+        camera.clear(lambda: ({}, "", "", []), outputs=[scores, card, timing, history], api_visibility="private")
+    return demo
