@@ -42,17 +42,15 @@ def main():
         scan_samples = [Sample(str(p), class_names[0]) for p in files if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
         negatives[Path(folder).name] = model_outputs(model, scan_samples, class_names, size)
 
-    print(f"{'method':<10} " + " ".join(f"{name + ' AUROC':>22} {name + ' rejected':>22}" for name in negatives)
+    print(f"{'method':<12} " + " ".join(f"{name + ' AUROC':>22} {name + ' rejected':>22}" for name in negatives)
           + f" {'known test rejected':>20}")
     for method in METHODS:
-        scorer = OpenSetScorer(method, 0.95, known).fit(
-            outputs["val"]["logits"], outputs["val"]["features"], labels["val"],
-            outputs["train"]["features"], labels["train"])
+        scorer = OpenSetScorer(method, 0.95, known).fit(outputs["train"], labels["train"], outputs["val"], labels["val"])
         test_known = np.isin(labels["test"], known)
-        known_scores = scorer.score(outputs["test"]["logits"][test_known], outputs["test"]["features"][test_known])
-        row = f"{method:<10} "
+        known_scores = scorer.score({k: v[test_known] for k, v in outputs["test"].items()})
+        row = f"{method:<12} "
         for name, out in negatives.items():
-            scores = scorer.score(out["logits"], out["features"])
+            scores = scorer.score(out)
             auroc = roc_auc_score(np.r_[np.ones(len(known_scores)), np.zeros(len(scores))], np.r_[known_scores, scores])
             row += f"{auroc:>22.3f} {np.mean(scores < scorer.threshold_):>22.1%}"
         row += f" {np.mean(known_scores < scorer.threshold_):>20.1%}"

@@ -41,4 +41,7 @@ def test_train_and_predict_on_real_photos(tmp_path, capsys):
     capsys.readouterr()
     assert main(["predict", str(out), str(photo), "--json"]) == 0
     answer = __import__("json").loads(capsys.readouterr().out)
-    assert answer["label"] in ("kawung", "parang", "megamendung") and 0 < answer["confidence"] <= 1
+    # Three validation photos a class make a strict rejection threshold, so "unknown" is a fair
+    # answer here; the best guess must still be the right motif.
+    assert answer["top"][0][0] == "kawung" and answer["label"] in ("kawung", "unknown")
+    assert 0 < answer["confidence"] <= 1 and (answer["label"] == "kawung") != ("reason" in answer)
