@@ -73,8 +73,14 @@ class OpenSetScorer:
         if self.method in CENTRE_METHODS and not hasattr(self, "centres_"):
             raise NotFittedError("This OpenSetScorer is not fitted yet; call fit(...) first.")
         if self.method == "mahalanobis":
-            differences = values[:, None, :] - self.centres_[None, :, :]
-            distances = np.einsum("ncd,de,nce->nc", differences, self.precision_, differences)
+            # With precision = W W^T, the distance is a plain squared distance after x -> x W:
+            # one matrix product per picture instead of one per class (this runs every frame).
+            if getattr(self, "_whitened_for", None) is not self.precision_:
+                self._whiten = np.linalg.cholesky(self.precision_)
+                self._whitened_centres = self.centres_ @ self._whiten
+                self._whitened_for = self.precision_
+            projected = values @ self._whiten
+            distances = ((projected[:, None, :] - self._whitened_centres[None, :, :]) ** 2).sum(axis=2)
             return -distances.min(axis=1)
         if self.method == "cosine":
             return (_normalise(values) @ self.centres_.T).max(axis=1)
