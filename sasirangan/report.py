@@ -246,6 +246,10 @@ def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbos
 
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     plot_confusion_matrix(decision_matrix, decision_names, out_dir / "confusion_matrix.png")
+    with open(out_dir / "confusion_matrix.csv", "w", newline="") as handle:  # the same numbers, for spreadsheets
+        writer = csv.writer(handle)
+        writer.writerow(["true \\ answered", *decision_names])
+        writer.writerows([name, *row] for name, row in zip(decision_names, decision_matrix.tolist()))
     plot_reliability(softmax(outputs["logits"]), calibrated, y_true, out_dir / "reliability.png", "evaluated images")
     if card.get("history"):
         events = card.get("events", {})
