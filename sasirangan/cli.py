@@ -158,7 +158,10 @@ def main(argv=None) -> int:
         print(f"sasirangan {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"sasirangan {args.command}: interrupted.", file=sys.stderr)
+        kept = ""
+        if args.command == "train" and (Path(args.out) / "checkpoints").is_dir():
+            kept = f" The best model so far is kept in {Path(args.out) / 'checkpoints'}/."
+        print(f"sasirangan {args.command}: interrupted.{kept}", file=sys.stderr)
         return 130
 
 
