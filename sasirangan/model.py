@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .config import UNKNOWN_CLASS
-
 MODEL_FILE = "model.keras"
 CLASS_NAMES_FILE = "class_names.json"
 CARD_FILE = "model_card.json"
@@ -177,6 +175,3 @@ def load_model_folder(model_dir):
         )
     return model, class_names, read_card(model_dir)
 
-
-def has_unknown(class_names) -> bool:
-    return UNKNOWN_CLASS in class_names
