@@ -237,11 +237,15 @@ def _check_file(path: Path) -> tuple[str, imagehash.ImageHash | None, str | None
         rgb = load_image(path)
     except ImageError as error:
         return str(path), None, str(error).split(": ", 1)[-1]
-    small = Image.fromarray(resize_image(rgb, 128))
-    return str(path), imagehash.phash(small), None
+    return str(path), perceptual_hash(rgb), None
 
 
-def scan_folder(root, unknown_dirs=(), progress: bool = False) -> Scan:
+def perceptual_hash(rgb: np.ndarray) -> imagehash.ImageHash:
+    """64-bit pHash of a picture: re-encoded or resized copies land within a few bits."""
+    return imagehash.phash(Image.fromarray(resize_image(rgb, 128)))
+
+
+def scan_folder(root, unknown_dirs=()) -> Scan:
     """Find the images of a folder-per-class tree, checking that each one decodes.
 
     A folder named `unknown` is the rejection class; `unknown_dirs` adds more negatives
@@ -299,9 +303,6 @@ def duplicate_groups(paths: list[str], hashes: dict, max_distance: int) -> list[
 
     Connected components (union-find), so a chain of near-copies stays together too.
     """
-    if not paths:
-        return []
-    bits = np.array([np.asarray(hashes[p].hash, dtype=bool).ravel() for p in paths])
     parent = list(range(len(paths)))
 
     def find(i):
@@ -310,11 +311,21 @@ def duplicate_groups(paths: list[str], hashes: dict, max_distance: int) -> list[
             i = parent[i]
         return i
 
-    for i in range(len(paths) - 1):
-        distances = np.count_nonzero(bits[i + 1 :] != bits[i], axis=1)
-        for j in np.nonzero(distances <= max_distance)[0] + i + 1:
-            parent[find(int(j))] = find(i)
+    for i, j in near_duplicate_pairs([hashes[p] for p in paths], max_distance):
+        parent[find(j)] = find(i)
     return [find(i) for i in range(len(paths))]
+
+
+def near_duplicate_pairs(hashes: list, max_distance: int) -> list[tuple[int, int]]:
+    """Index pairs (i < j) of hashes at most `max_distance` bits apart."""
+    if not hashes:
+        return []
+    bits = np.array([np.asarray(h.hash, dtype=bool).ravel() for h in hashes])
+    pairs = []
+    for i in range(len(hashes) - 1):
+        distances = np.count_nonzero(bits[i + 1 :] != bits[i], axis=1)
+        pairs += [(i, int(j)) for j in np.nonzero(distances <= max_distance)[0] + i + 1]
+    return pairs
 
 
 def _split_counts(total: int, val_split: float, test_split: float) -> dict[str, int]:

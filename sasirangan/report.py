@@ -15,7 +15,7 @@ import numpy as np
 
 from .calibrate import expected_calibration_error, softmax
 from .config import UNKNOWN_CLASS
-from .data import ImageError, Sample, load_image, prepare_image, resize_image, scan_folder
+from .data import ImageError, Sample, load_image, near_duplicate_pairs, perceptual_hash, prepare_image, scan_folder
 from .predict import Predictor
 
 WORST_MISTAKES = 12
@@ -112,9 +112,6 @@ def rejection_metrics(predictor: Predictor, known_outputs: dict, known_labels, u
 
 def leakage_pairs(model_dir: Path, card: dict, max_distance: int) -> list[tuple[str, str, str, str]]:
     """Near-duplicate pairs across splits (should be none), and crops overlapping across splits."""
-    import imagehash
-    from PIL import Image
-
     samples = {split: [Sample.from_json(item, model_dir) for item in card["split"][split]] for split in ("train", "val", "test")}
     pairs = []
     whole = [(split, s.path) for split, items in samples.items() for s in items if not s.box]
@@ -122,17 +119,13 @@ def leakage_pairs(model_dir: Path, card: dict, max_distance: int) -> list[tuple[
     for _, path in whole:
         if path not in hashes and Path(path).is_file():
             try:
-                hashes[path] = imagehash.phash(Image.fromarray(resize_image(load_image(path), 128)))
+                hashes[path] = perceptual_hash(load_image(path))
             except ImageError:
                 continue
     keyed = [(split, path) for split, path in whole if path in hashes]
-    if keyed:
-        bits = np.array([np.asarray(hashes[p].hash, dtype=bool).ravel() for _, p in keyed])
-        for i in range(len(keyed) - 1):
-            distances = np.count_nonzero(bits[i + 1 :] != bits[i], axis=1)
-            for j in np.nonzero(distances <= max_distance)[0] + i + 1:
-                if keyed[i][0] != keyed[j][0]:
-                    pairs.append((keyed[i][0], keyed[i][1], keyed[j][0], keyed[j][1]))
+    for i, j in near_duplicate_pairs([hashes[path] for _, path in keyed], max_distance):
+        if keyed[i][0] != keyed[j][0]:
+            pairs.append((keyed[i][0], keyed[i][1], keyed[j][0], keyed[j][1]))
     by_path = {}
     for split, items in samples.items():
         for sample in items:
