@@ -221,6 +221,16 @@ class Scan:
         counter = Counter(sample.label for sample in self.samples)
         return {name: counter[name] for name in self.class_names}
 
+    def label_conflicts(self, max_distance: int) -> list[tuple[str, str]]:
+        """Pairs of near-identical images filed under two different classes (one label is wrong).
+
+        The split keeps each pair together, but the model is still taught two answers for one
+        picture; the user should look at them.
+        """
+        hashed = [s for s in self.samples if s.path in self.hashes]
+        pairs = near_duplicate_pairs([self.hashes[s.path] for s in hashed], max_distance)
+        return [(hashed[i].path, hashed[j].path) for i, j in pairs if hashed[i].label != hashed[j].label]
+
 
 def _list_files(folder: Path) -> list[Path]:
     files = []
@@ -386,7 +396,8 @@ def split_samples(scan: Scan, config) -> dict[str, list[Sample]]:
         photos = [s for s in scan.samples if s.label == label]
         per_photo = math.ceil(config.samples_per_class / len(photos))
         for photo in photos:
-            for name, views in region_crops(per_photo, config, rng).items():
+            detail = tile_detail(load_image(photo.path), config.region_grid)
+            for name, views in region_crops(per_photo, config, rng, detail).items():
                 splits[name] += [Sample(photo.path, label, box, hide) for box, hide in views]
     return splits
 
@@ -395,11 +406,24 @@ def _overlaps(box, other) -> bool:
     return min(box[2], other[2]) > max(box[0], other[0]) and min(box[3], other[3]) > max(box[1], other[1])
 
 
-def region_crops(n_crops: int, config, rng: random.Random) -> dict[str, list[tuple]]:
+def tile_detail(rgb: np.ndarray, grid: int) -> np.ndarray:
+    """How much pattern each tile of a grid x grid tiling shows (variance of the Laplacian).
+
+    Plain cloth, a floor or a dark fold score low; dye lines and motif edges score high.
+    Used to keep plain corners out of the held-out regions: a crop of plain black cloth is
+    no test of motif recognition.
+    """
+    gray = cv2.cvtColor(cv2.resize(rgb, (64 * grid, 64 * grid), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+    edges = cv2.Laplacian(gray.astype(np.float32), cv2.CV_32F)
+    return edges.reshape(grid, 64, grid, 64).var(axis=(1, 3))
+
+
+def region_crops(n_crops: int, config, rng: random.Random, detail: np.ndarray | None = None) -> dict[str, list[tuple]]:
     """Random views of one photo; validation and test views come from regions training never sees.
 
     The photo is a grid x grid of tiles. One corner tile belongs to the test split and another
-    to validation; their crops stay inside them. Training views have any size up to the whole
+    to validation: the two corners with the most pattern when `detail` (from `tile_detail`)
+    is given, else two at random. Their crops stay inside them. Training views have any size up to the whole
     photo, so the model sees the cloth at the scale of a whole photo as well as in close-up;
     where a view covers a held-out tile, that tile is hidden (covered by a mirror image of the
     cloth beside it).
@@ -412,6 +436,9 @@ def region_crops(n_crops: int, config, rng: random.Random) -> dict[str, list[tup
         raise ValueError(f"region_grid must be at least 3. Received: region_grid={grid}.")
     corners = [(0, 0), (0, grid - 1), (grid - 1, 0), (grid - 1, grid - 1)]
     rng.shuffle(corners)
+    if detail is not None:  # the two most detailed corners, in random order
+        corners = sorted(corners, key=lambda rc: -detail[rc])
+        corners[:2] = rng.sample(corners[:2], 2)
     tile = 1.0 / grid
     held = {}
     for name, corner in zip(("test", "val"), corners):

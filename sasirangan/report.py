@@ -319,6 +319,11 @@ def _write_markdown(out_dir: Path, label: str, metrics: dict, names, leaks, card
         lines += [f"- {a} ({sa}) ~ {b} ({sb})" for sa, a, sb, b in leaks[:50]]
     else:
         lines.append("No near-duplicate pairs across train/val/test (perceptual hash), and no crop overlaps another split's.")
+    conflicts = card.get("label_conflicts", [])
+    if conflicts:
+        lines += ["", f"{len(conflicts)} pair(s) of near-identical training images are filed under different classes "
+                  "(one label of each pair is probably wrong; check them):", ""]
+        lines += [f"- {a} ~ {b}" for a, b in conflicts[:50]]
     (out_dir / "report.md").write_text("\n".join(lines) + "\n")
 
 

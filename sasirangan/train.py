@@ -92,6 +92,12 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
         + ", ".join(f"{name} ({count})" for name, count in scan.counts.items()))
     for path, reason in scan.skipped:
         say(f"  skipped {path}: {reason}")
+    conflicts = scan.label_conflicts(config.duplicate_distance)
+    if conflicts:
+        say(f"Warning: {len(conflicts)} pair(s) of near-identical images are filed under different classes "
+            "(one of each pair is probably mislabelled; listed in the model card as label_conflicts):")
+        for first, second in conflicts[:10]:
+            say(f"  {first}  ~  {second}")
     splits = split_samples(scan, config)
     say("Split: " + ", ".join(f"{name} {len(splits[name])}" for name in SPLITS)
         + (" (region crops for classes under %d photos)" % config.samples_per_class if config.samples_per_class else ""))
@@ -173,6 +179,7 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
         "split_paths_relative_to": "the model folder",
         "split": {name: [s.to_json(out_dir) for s in splits[name]] for name in SPLITS},
         "skipped_files": [[path, reason] for path, reason in scan.skipped],
+        "label_conflicts": [[first, second] for first, second in conflicts],
         "notes": config.notes,
         "config": config.to_dict(),
         "history": history,

@@ -18,6 +18,7 @@ def test_train_writes_a_complete_model_folder(trained_model_dir):
     assert card["classes"] == ["bands", "checks", "stripes"]
     assert card["class_counts"] == {"bands": 10, "checks": 10, "stripes": 10}
     assert [len(card["split"][s]) for s in ("train", "val", "test")] == [24, 3, 3]
+    assert card["label_conflicts"] == []  # the toy tree has no picture filed twice
     assert len(card["history"]["loss"]) >= 2 and "test_metrics" in card and "versions" in card
     evaluation = trained_model_dir / "evaluation"
     assert {"report.md", "metrics.json", "confusion_matrix.png", "confusion_matrix.csv", "roc.png", "reliability.png", "training_curves.png",

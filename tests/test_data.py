@@ -129,6 +129,14 @@ def test_scan_adds_unknown_dirs_to_unknown_class(tmp_path, image_tree):
     assert scan.counts["unknown"] == 4
 
 
+def test_scan_finds_the_same_picture_filed_under_two_classes(image_tree):
+    copy = image_tree / "bands" / "stripes_03_copy.jpg"
+    Image.open(image_tree / "stripes" / "stripes_03.png").save(copy, quality=80)  # re-encoded, wrong folder
+    Image.open(image_tree / "stripes" / "stripes_04.png").save(image_tree / "stripes" / "again.jpg", quality=80)
+    conflicts = scan_folder(image_tree).label_conflicts(max_distance=6)
+    assert conflicts == [(str(copy), str(image_tree / "stripes" / "stripes_03.png"))]
+
+
 # ----------------------------------------------------------------- split
 
 
@@ -180,6 +188,26 @@ def test_region_crops_keep_test_regions_unseen(tmp_path):
                 if overlap[2] > overlap[0] and overlap[3] > overlap[1]:  # must be hidden in the training view
                     assert any(r[0] <= overlap[0] and r[1] <= overlap[1] and r[2] >= overlap[2] and r[3] >= overlap[3]
                                for r in train.hide)
+
+
+def test_held_out_regions_are_the_patterned_corners(tmp_path):
+    """Plain corners (a floor, a dark fold) are no test of motif recognition; patterned ones are held out."""
+    for plain in [((0, 0), (2, 2)), ((0, 2), (2, 0)), ((0, 0), (0, 2))]:
+        rng = np.random.default_rng(0)
+        rgb = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)  # noise: pattern everywhere
+        for row, col in plain:
+            rgb[row * 32 : row * 32 + 32, col * 32 : col * 32 + 32] = 40
+        folder = tmp_path / str(plain) / "a"
+        folder.mkdir(parents=True)
+        Image.fromarray(rgb).save(folder / "photo.png")
+        Image.fromarray(rgb[::-1]).save(tmp_path / str(plain) / "b.png")  # second class needs a folder
+        (tmp_path / str(plain) / "b").mkdir()
+        (tmp_path / str(plain) / "b.png").rename(tmp_path / str(plain) / "b" / "photo.png")
+        splits = split_samples(scan_folder(tmp_path / str(plain)), TrainConfig(samples_per_class=20))
+        for name in ("val", "test"):
+            boxes = [s.box for s in splits[name] if s.label == "a"]
+            corner = (int(boxes[0][1] * 3), int(boxes[0][0] * 3))  # (row, col) of the tile
+            assert corner not in plain, (plain, name, corner)
 
 
 def test_hidden_regions_never_reach_the_pixels(tmp_path):
