@@ -20,6 +20,7 @@ import time
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlparse
 
 import gradio as gr
 import numpy as np
@@ -54,6 +55,7 @@ def motif_info(slug: str) -> dict:
         "name": entry.get("name") or slug.replace("_", " ").title(),
         "literal": entry.get("literal") or NO_DESCRIPTION,
         "meaning": entry.get("meaning") or NO_DESCRIPTION,
+        "sources": entry.get("sources", []),
     }
 
 
@@ -103,6 +105,9 @@ def answer_card(prediction) -> str:
         f"**Makna:** {info['meaning'].get('id', NO_DESCRIPTION['id'])}  ",
         f"**Meaning:** {info['meaning'].get('en', NO_DESCRIPTION['en'])}",
     ]
+    if info["sources"]:
+        links = ", ".join(f"[{urlparse(url).netloc.removeprefix('www.')}]({url})" for url in info["sources"])
+        lines += ["", f"Sumber / Sources: {links}"]
     if origin:
         lines += ["", f"**Asal:** {origin.get('id', '')}", "", f"**Origin:** {origin.get('en', '')}"]
     return "\n".join(lines)

@@ -90,6 +90,7 @@ def test_answer_card_known_motif_has_meaning():
     card = app.answer_card(prediction)
     assert card.startswith("### Kambang Tampuk Manggis")
     assert "honesty" in card and "kejujuran" in card
+    assert "Sources: [text-id.123dok.com](https://text-id.123dok.com/" in card  # where the meaning comes from
     assert "Banjar" in card  # the origin note
 
 
@@ -108,6 +109,9 @@ def test_motifs_json_entry_is_complete(slug):
     assert entry["name"]
     for field in ("literal", "meaning"):
         assert entry[field]["id"].strip() and entry[field]["en"].strip()
+    described = entry["meaning"]["en"] != app.NO_DESCRIPTION["en"] and slug != "unknown"  # "unknown" is ours
+    assert described == bool(entry.get("sources")), "a meaning needs its sources, and sources a meaning"
+    assert all(url.startswith("https://") for url in entry.get("sources", []))
 
 
 def test_motifs_json_has_bilingual_origin():
