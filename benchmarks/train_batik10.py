@@ -37,7 +37,8 @@ def main():
     unknown = [str(SHARED / "datasets" / "not_textile"), str(SHARED / "datasets" / "sasirangan" / "photos")]
     metrics = build_report(args.out, unknown_dirs=unknown, verbose=False)
     not_textile, sasirangan = (metrics["rejection"][folder] for folder in unknown)
-    print(f"RESULT batik10 test accuracy {metrics['accuracy']:.1%} on {metrics['images']} images "
+    low, high = metrics["accuracy_interval"]
+    print(f"RESULT batik10 test accuracy {metrics['accuracy']:.1%} (95% CI {low:.0%}-{high:.0%}) on {metrics['images']} images "
           f"(top-3 {metrics['top3_accuracy']:.1%}, macro F1 {metrics['macro_avg']['f1-score']:.3f}; "
           f"with rejection {metrics['accuracy_with_rejection']:.1%})"
           + ("" if args.skip_training else f"; training wall time {wall / 60:.1f} min"))
@@ -45,8 +46,9 @@ def main():
           f"FPR95 {not_textile['fpr95']:.1%}); sasirangan photos {sasirangan['rejected']:.1%} "
           f"(AUROC {sasirangan['auroc']:.3f}, FPR95 {sasirangan['fpr95']:.1%}); own test images wrongly rejected "
           f"{metrics['known_rejected']:.1%}")
+    low, high = metrics["ece_after_interval"]
     print(f"RESULT calibration: ECE on test split {metrics['ece_before']:.1%} -> {metrics['ece_after']:.1%} "
-          f"(T={metrics['temperature']:.2f})")
+          f"(95% CI {low:.0%}-{high:.0%}; T={metrics['temperature']:.2f})")
     checks = {"accuracy >= 90%": metrics["accuracy"] >= 0.9,
               "not_textile rejected >= 95%": not_textile["rejected"] >= 0.95,
               "sasirangan photos rejected >= 90%": sasirangan["rejected"] >= 0.9,

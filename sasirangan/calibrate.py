@@ -22,8 +22,25 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
     """Weighted mean |accuracy - confidence| over equal-width confidence bins."""
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == labels
+    return _binned_error(probabilities.max(axis=1), probabilities.argmax(axis=1) == labels, bins)
+
+
+def ece_interval(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15, confidence: float = 0.95) -> list[float]:
+    """Bootstrap percentile interval of the ECE over images: with a few dozen test images the
+    ECE itself swings by several points, and a target should be judged against this range."""
+    from scipy.stats import bootstrap
+
+    scores = probabilities.max(axis=1)
+    correct = (probabilities.argmax(axis=1) == labels).astype(float)
+    if len(scores) < 2:
+        return [0.0, 1.0]
+    result = bootstrap((scores, correct), lambda s, c: _binned_error(s, c > 0.5, bins), paired=True,
+                       vectorized=False, n_resamples=1000, confidence_level=confidence, method="percentile",
+                       random_state=0)
+    return [float(result.confidence_interval.low), float(result.confidence_interval.high)]
+
+
+def _binned_error(confidence: np.ndarray, correct: np.ndarray, bins: int) -> float:
     edges = np.linspace(0.0, 1.0, bins + 1)
     error = 0.0
     for low, high in zip(edges[:-1], edges[1:]):

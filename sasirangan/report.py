@@ -13,9 +13,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .calibrate import expected_calibration_error, softmax
+from .calibrate import ece_interval, expected_calibration_error, softmax
 from .config import UNKNOWN_CLASS
 from .data import ImageError, Sample, load_image, near_duplicate_pairs, perceptual_hash, prepare_image, scan_folder
+from .evaluate import format_interval
 from .predict import Predictor
 
 WORST_MISTAKES = 12
@@ -215,6 +216,7 @@ def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbos
     metrics["decision_confusion_matrix"] = {"labels": decision_names, "matrix": decision_matrix.tolist()}
     metrics["ece_before"] = expected_calibration_error(softmax(outputs["logits"]), y_true)
     metrics["ece_after"] = expected_calibration_error(calibrated, y_true)
+    metrics["ece_after_interval"] = ece_interval(calibrated, y_true)
     metrics["temperature"] = predictor.temperature
     metrics["roc_auc"] = plot_roc(y_true, calibrated, names, out_dir / "roc.png")
 
@@ -261,12 +263,15 @@ def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbos
     _write_markdown(out_dir, label, metrics, names, leaks, card)
     if data_dir is None:
         card["test_metrics"] = {**summary_of(metrics), "accuracy_with_rejection": metrics["accuracy_with_rejection"],
-                                "known_rejected": metrics["known_rejected"], "ece_after": metrics["ece_after"]}
+                                "known_rejected": metrics["known_rejected"], "ece_after": metrics["ece_after"],
+                                "accuracy_interval": metrics["accuracy_interval"],
+                                "ece_after_interval": metrics["ece_after_interval"]}
         write_card(card, model_dir)
     if verbose:
         print(format_summary(metrics, names, label))
         print(f"  with rejection: accuracy {metrics['accuracy_with_rejection']:.1%}, known images rejected "
-              f"{metrics['known_rejected']:.1%}; ECE {metrics['ece_before']:.1%} -> {metrics['ece_after']:.1%} (T={predictor.temperature:.2f})")
+              f"{metrics['known_rejected']:.1%}; ECE {metrics['ece_before']:.1%} -> {metrics['ece_after']:.1%}{format_interval(metrics['ece_after_interval'])} "
+              f"(T={predictor.temperature:.2f})")
         for folder, row in metrics["rejection"].items():
             print(f"  {folder}: rejected {row['rejected']:.1%} of {row['images']}, AUROC {row['auroc']:.3f}, FPR95 {row['fpr95']:.1%}")
         print(f"  leakage: {len(leaks)} near-duplicate pair(s) across splits")
@@ -278,13 +283,13 @@ def _write_markdown(out_dir: Path, label: str, metrics: dict, names, leaks, card
     lines = [f"# Evaluation report", "", f"Model trained {card.get('created', '?')}; evaluated on {label} "
              f"({metrics['images']} images).", "",
              "## Summary", "", "| measure | value |", "|---|---|",
-             f"| accuracy (best class, no rejection) | {metrics['accuracy']:.1%} |",
+             f"| accuracy (best class, no rejection) | {metrics['accuracy']:.1%}{format_interval(metrics['accuracy_interval'])} |",
              f"| accuracy with rejection (what the app answers) | {metrics['accuracy_with_rejection']:.1%} |",
              f"| top-3 accuracy | {metrics['top3_accuracy']:.1%} |",
              f"| known images wrongly rejected | {metrics['known_rejected']:.1%} |",
              f"| macro F1 / weighted F1 | {metrics['macro_avg']['f1-score']:.3f} / {metrics['weighted_avg']['f1-score']:.3f} |",
              f"| expected calibration error before / after temperature scaling (T={metrics['temperature']:.2f}) | "
-             f"{metrics['ece_before']:.1%} / {metrics['ece_after']:.1%} |",
+             f"{metrics['ece_before']:.1%} / {metrics['ece_after']:.1%}{format_interval(metrics['ece_after_interval'])} |",
              f"| ROC AUC micro / macro (one-vs-rest) | {metrics['roc_auc'].get('micro', float('nan')):.3f} / "
              f"{metrics['roc_auc'].get('macro', float('nan')):.3f} |", "",
              "## Per class", "", "| class | precision | recall | F1 | images | ROC AUC |", "|---|---|---|---|---|---|"]

@@ -37,12 +37,15 @@ def test_evaluate_repeats_the_saved_test_split(trained_model_dir, tmp_path, caps
     assert main(["evaluate", str(trained_model_dir), "--unknown", str(negatives)]) == 0
     out = capsys.readouterr().out
     assert "Evaluation on the model's test split: 3 images" in out
+    assert "95% CI" in out  # three test images: the summary must say how little that measures
     metrics = json.loads((trained_model_dir / "evaluation" / "metrics.json").read_text())
     assert np.array(metrics["confusion_matrix"]).sum() == 3
     row = metrics["rejection"][str(negatives)]
     assert row["images"] == 5 and 0 <= row["rejected"] <= 1 and 0 <= row["auroc"] <= 1 and 0 <= row["fpr95"] <= 1
     assert set(metrics["robustness"]) >= {"clean", "rotation +-30 deg", "JPEG quality 30", "small (40%) on plain background"}
     assert metrics["leakage_pairs"] == 0
+    low, high = metrics["accuracy_interval"]
+    assert low <= metrics["accuracy"] <= high and high - low > 0.4
     report = (trained_model_dir / "evaluation" / "report.md").read_text()
     for heading in ("## Per class", "## Rejection", "## Robustness", "## Worst mistakes", "## Leakage check"):
         assert heading in report

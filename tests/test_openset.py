@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from sasirangan.calibrate import NotFittedError, TemperatureScaler, expected_calibration_error, softmax
+from sasirangan.calibrate import NotFittedError, TemperatureScaler, ece_interval, expected_calibration_error, softmax
+from sasirangan.evaluate import accuracy_interval
 from sasirangan.openset import METHODS, OpenSetScorer
 
 
@@ -22,6 +23,18 @@ def test_temperature_scaling_lowers_calibration_error(overconfident):
     before = expected_calibration_error(softmax(logits[1000:]), labels[1000:])
     after = expected_calibration_error(scaler.transform(logits[1000:]), labels[1000:])
     assert after < before / 2 and after < 0.05
+
+
+def test_intervals_hold_the_measured_value_and_narrow_with_more_images(overconfident):
+    logits, labels = overconfident
+    probabilities = softmax(logits)
+    few, many = ece_interval(probabilities[:43], labels[:43]), ece_interval(probabilities, labels)
+    assert few[0] <= expected_calibration_error(probabilities[:43], labels[:43]) <= few[1]
+    assert many[0] <= expected_calibration_error(probabilities, labels) <= many[1]
+    assert many[1] - many[0] < (few[1] - few[0]) / 2
+    low, high = accuracy_interval(29, 43)  # 67.4% of 43 test images
+    assert 0.50 < low < 0.55 and 0.78 < high < 0.82  # nowhere near a 90% target
+    assert accuracy_interval(290, 430)[1] - accuracy_interval(290, 430)[0] < (high - low) / 2
 
 
 def test_temperature_scaling_keeps_ranking_and_sums_to_one(overconfident):
