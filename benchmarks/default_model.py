@@ -40,8 +40,9 @@ def main():
           f"{len(motifs)} motifs); motif crops wrongly rejected {motif_rows[:, unknown].sum() / motif_rows.sum():.1%}")
     print(f"RESULT held-out non-Sasirangan images rejected: {negatives_rejected:.1%} "
           f"({matrix[unknown, unknown]} of {matrix[unknown].sum()}; target >= 99%)")
+    low, high = metrics["ece_after_interval"]
     print(f"RESULT calibration: ECE on test split {metrics['ece_before']:.1%} -> {metrics['ece_after']:.1%} "
-          f"(T={metrics['temperature']:.2f}); overall accuracy with rejection {metrics['accuracy_with_rejection']:.1%}")
+          f"(95% CI {low:.0%}-{high:.0%}; T={metrics['temperature']:.2f}); overall accuracy with rejection {metrics['accuracy_with_rejection']:.1%}")
     predictor = Predictor(args.model)
     photos = sorted((SHARED / "datasets" / "sasirangan" / "photos").glob("*/*"))
     right = 0
