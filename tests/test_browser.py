@@ -171,9 +171,13 @@ def test_browser_live_camera_streams_smoothed_answers(open_app):
 
 
 def test_browser_fits_phone_screen(open_app, motif_photo, tmp_path):
+    from playwright.sync_api import expect
+
     page = open_app(PHONE)
     _upload(page, motif_photo)
     _expect_card(page, _motif_name(MOTIF))
+    if MOTIF == "gigi_haruan":  # its meaning is sourced: the card links the pages it comes from
+        expect(page.locator("#card a[href^='https://']").first).to_be_visible()
     page.wait_for_timeout(500)  # let the image preview settle
     page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
 
