@@ -464,10 +464,15 @@ def region_crops(n_crops: int, config, rng: random.Random, detail: np.ndarray | 
 # --------------------------------------------------------------------------- tf.data
 
 
-def build_augmentation(seed: int | None = None):
-    """Random changes a camera could make; applied to the training split only."""
+def build_augmentation(seed: int | None = None, hue: float = 0.0):
+    """Random changes a camera could make; applied to the training split only.
+
+    `hue` > 0 also turns colours round the colour wheel (up to hue x 180 degrees), for motifs
+    that are dyed in many colourways: the model then has to learn the shape, not the colour.
+    """
     import keras
 
+    hue_layers = [keras.layers.RandomHue(hue, value_range=(0.0, 1.0), seed=seed)] if hue > 0 else []
     return keras.Sequential(
         [
             keras.layers.RandomRotation(20 / 360, fill_mode="reflect", seed=seed),  # +-20 degrees
@@ -475,12 +480,14 @@ def build_augmentation(seed: int | None = None):
             keras.layers.RandomZoom((-0.2, 0.2), fill_mode="reflect", seed=seed),  # zoom 0.8-1.2
             keras.layers.RandomBrightness(0.2, value_range=(0.0, 1.0), seed=seed),
             keras.layers.RandomContrast(0.2, value_range=(0.0, 1.0), seed=seed),
+            *hue_layers,
         ],
         name="augmentation",
     )
 
 
-def make_dataset(samples, class_names, image_size: int, batch_size: int, training: bool = False, augment: bool = True, seed: int = 0):
+def make_dataset(samples, class_names, image_size: int, batch_size: int, training: bool = False, augment: bool = True,
+                 seed: int = 0, hue: float = 0.0):
     """tf.data pipeline: decode -> resize -> cache -> rescale -> (shuffle, augment) -> batch -> prefetch.
 
     The cache sits after the deterministic steps and before the random ones, so decoding
@@ -511,7 +518,7 @@ def make_dataset(samples, class_names, image_size: int, batch_size: int, trainin
         dataset = dataset.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
     if training and augment:
-        augmentation = build_augmentation(seed)
+        augmentation = build_augmentation(seed, hue)
         dataset = dataset.map(
             lambda images, label: (tf.clip_by_value(augmentation(images, training=True), 0.0, 1.0), label),
             num_parallel_calls=tf.data.AUTOTUNE,

@@ -45,6 +45,21 @@ def _small_on_background(rgb, share=0.4):
     return canvas
 
 
+def _hue_shift(rgb, degrees):
+    """The same cloth in another colourway: every hue turned by `degrees` round the colour wheel."""
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+    hsv[..., 0] = (hsv[..., 0].astype(np.int32) + degrees // 2) % 180  # OpenCV hue runs 0-179
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def _close_up(rgb, share=0.5):
+    """The centre `share` of the picture enlarged: a camera held closer to the cloth."""
+    height, width = rgb.shape[:2]
+    top, left = int(height * (1 - share) / 2), int(width * (1 - share) / 2)
+    centre = rgb[top : top + max(1, int(height * share)), left : left + max(1, int(width * share))]
+    return cv2.resize(centre, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
 def _blur(rgb):
     sigma = max(rgb.shape[:2]) / 224 * 2.0  # about 2 px at the model's resolution
     return cv2.GaussianBlur(rgb, (0, 0), sigma)
@@ -57,6 +72,8 @@ PERTURBATIONS = {
     "brightness -40%": lambda rgb, i: (rgb.astype(np.float32) * 0.6).astype(np.uint8),
     "JPEG quality 30": lambda rgb, i: _jpeg(rgb, 30),
     "small (40%) on plain background": lambda rgb, i: _small_on_background(rgb),
+    "close-up (centre half enlarged)": lambda rgb, i: _close_up(rgb),
+    "other colourway (hue turned 120 deg)": lambda rgb, i: _hue_shift(rgb, 120 if i % 2 == 0 else 240),
 }
 
 

@@ -42,7 +42,8 @@ def test_evaluate_repeats_the_saved_test_split(trained_model_dir, tmp_path, caps
     assert np.array(metrics["confusion_matrix"]).sum() == 3
     row = metrics["rejection"][str(negatives)]
     assert row["images"] == 5 and 0 <= row["rejected"] <= 1 and 0 <= row["auroc"] <= 1 and 0 <= row["fpr95"] <= 1
-    assert set(metrics["robustness"]) >= {"clean", "rotation +-30 deg", "JPEG quality 30", "small (40%) on plain background"}
+    assert set(metrics["robustness"]) >= {"clean", "rotation +-30 deg", "JPEG quality 30", "small (40%) on plain background",
+                                          "close-up (centre half enlarged)", "other colourway (hue turned 120 deg)"}
     assert metrics["leakage_pairs"] == 0
     low, high = metrics["accuracy_interval"]
     assert low <= metrics["accuracy"] <= high and high - low > 0.4

@@ -1,5 +1,6 @@
 import io
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -238,6 +239,25 @@ def test_augmentation_only_on_training_split(image_tree):
     np.testing.assert_array_equal(_first_batch(evaluation), _first_batch(evaluation))
     plain = make_dataset(samples, scan.class_names, 32, 4, training=True, augment=False)
     assert np.allclose(np.sort(_first_batch(plain).ravel()), np.sort(_first_batch(evaluation).ravel()))
+
+
+def test_hue_augmentation_dyes_the_cloth_in_other_colours(tmp_path):
+    rgb = np.zeros((32, 32, 3), np.uint8)
+    rgb[..., 0], rgb[8:24, 8:24] = 220, 250  # red cloth with a light square
+    for i in range(8):
+        Image.fromarray(rgb).save(tmp_path / f"red_{i}.png")
+    samples = [Sample(str(p), "a") for p in sorted(tmp_path.glob("*.png"))]
+
+    def dominant_hues(hue):
+        batch = _first_batch(make_dataset(samples, ["a"], 32, 8, training=True, seed=0, hue=hue))
+        hsv = [cv2.cvtColor((image * 255).astype(np.uint8), cv2.COLOR_RGB2HSV) for image in batch]
+        return [int(np.median(h[..., 0])) * 2 for h in hsv]  # degrees; red is near 0 or 360
+
+    def away_from_red(hues):
+        return sum(30 < h < 330 for h in hues)
+
+    assert away_from_red(dominant_hues(0.0)) == 0
+    assert away_from_red(dominant_hues(1.0)) >= 3
 
 
 def test_pipeline_matches_prepare_image(image_tree):
