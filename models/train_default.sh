@@ -15,17 +15,20 @@ NOTES="Trained on ONE photo per motif (16 Sasirangan motifs, web photos from the
 repository), cut into regions: 7 of 9 regions of each photo for training, one for validation, one for \
 testing, so test accuracy measures recognising unseen parts of the same cloth, not new cloth. The \
 unknown class is 859 pictures that are not Sasirangan: object stamps, texture tiles and sample photos \
-(not_textile) and 10 Javanese batik motifs (batik10). It cannot be expected to recognise other \
-colourways, scales or fabrics of a motif than the one photo it saw, motifs it has never seen (they \
-should come back unknown, but may be named as a similar motif), or to tell Sasirangan from other \
-tie-dye it was not shown. Treat its answers as a suggestion to check with a craftsperson."
+(not_textile) and 10 Javanese batik motifs (batik10). Training turns the colours at random \
+(--hue 1.0) so that it leans on the motif's shape more than on the colours of the one cloth it saw, \
+but it cannot be expected to recognise other scales, fabrics or drawings of a motif than the one \
+photo it saw, motifs it has never seen (they should come back unknown, but may be named as a \
+similar motif), or to tell Sasirangan from other tie-dye it was not shown. Treat its answers as a \
+suggestion to check with a craftsperson."
 
 # 16 motifs, one photo each: cut every photo into a 3x3 grid of regions (7 train, 1 val, 1 test)
-# and sample 60 crops per motif inside them. Everything that is not Sasirangan (object stamps,
-# textures, photos, and Javanese batik, the hardest negative) becomes the "unknown" class.
+# and sample 60 crops per motif inside them; random hue turns stand in for other colourways.
+# Everything that is not Sasirangan (object stamps, textures, photos, and Javanese batik, the
+# hardest negative) becomes the "unknown" class.
 sasirangan train "$SHARED/datasets/sasirangan/photos" \
     --out models/sasirangan_default \
     --unknown-dir "$SHARED/datasets/not_textile" \
     --unknown-dir "$SHARED/datasets/batik10" \
-    --samples-per-class 60 --region-grid 3 --seed 42 --quiet \
+    --samples-per-class 60 --region-grid 3 --hue 1.0 --seed 42 --quiet \
     --notes "$NOTES" "$@"
