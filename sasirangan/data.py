@@ -423,10 +423,10 @@ def region_crops(n_crops: int, config, rng: random.Random, detail: np.ndarray | 
 
     The photo is a grid x grid of tiles. One corner tile belongs to the test split and another
     to validation: the two corners with the most pattern when `detail` (from `tile_detail`)
-    is given, else two at random. Their crops stay inside them. Training views have any size up to the whole
-    photo, so the model sees the cloth at the scale of a whole photo as well as in close-up;
-    where a view covers a held-out tile, that tile is hidden (covered by a mirror image of the
-    cloth beside it).
+    is given, else two at random. Their crops stay inside them. Training views have any size
+    up to the whole photo, so the model sees the cloth at the scale of a whole photo as well as
+    in close-up; where a view covers a held-out tile, that tile is hidden (covered by a mirror
+    image of the cloth beside it).
 
     Returns:
         {split: [(box, hide), ...]} with relative (left, top, right, bottom) boxes.
