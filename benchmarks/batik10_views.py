@@ -9,13 +9,12 @@
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
 from _common import seed_keras_cache
-from feature_probe import _close_up_tiles
+from feature_probe import close_up_tiles
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +35,7 @@ def main():
     whole, tiles, both = [], [], []
     for sample in split["val"]:
         picture = load_image(sample.path)
-        views = np.stack([prepare_image(picture, 224)] + [prepare_image(t, 224) for t in _close_up_tiles(picture)])
+        views = np.stack([prepare_image(picture, 224)] + [prepare_image(t, 224) for t in close_up_tiles(picture)])
         probabilities = model.predict(views, verbose=0, batch_size=len(views))
         truth = class_names.index(sample.label)
         whole.append(probabilities[0].argmax() == truth)

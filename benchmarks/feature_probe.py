@@ -19,7 +19,7 @@ def _centre_square(rgb):
     return rgb[top : top + side, left : left + side]
 
 
-def _close_up_tiles(rgb, side=224, grid=3):
+def close_up_tiles(rgb, side=224, grid=3):
     """A 3x3 grid of side-px tiles from the photo scaled so its short side is 2*side: texture up close."""
     height, width = rgb.shape[:2]
     scale = 2 * side / min(height, width)
@@ -64,7 +64,7 @@ def main():
     squashed, squashed_mid = features(lambda p: [p])
     centred, _ = features(lambda p: [_centre_square(p)])
     flipped, _ = features(lambda p: [p[:, ::-1]])
-    tiles, _ = features(_close_up_tiles)
+    tiles, _ = features(close_up_tiles)
     folds = StratifiedKFold(5, shuffle=True, random_state=0)
     for name, x, scale in [("squashed", squashed, False), ("centre-cropped", centred, False),
                            ("both averaged", (squashed + centred) / 2, False),

@@ -16,7 +16,7 @@ import numpy as np
 from .calibrate import ece_interval, expected_calibration_error, softmax
 from .config import UNKNOWN_CLASS
 from .data import ImageError, Sample, load_image, near_duplicate_pairs, perceptual_hash, prepare_image, scan_folder
-from .evaluate import format_interval
+from .evaluate import compute_metrics, format_interval, format_summary, summary_of
 from .predict import Predictor
 
 WORST_MISTAKES = 12
@@ -182,7 +182,6 @@ def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbos
     Returns:
         The metrics dictionary also saved as metrics.json.
     """
-    from .evaluate import compute_metrics, format_summary, summary_of
     from .model import write_card
     from .plots import plot_confusion_matrix, plot_gallery, plot_reliability, plot_roc, plot_training_curves
 
