@@ -27,7 +27,7 @@ def main():
     seed_keras_cache()
 
     from sasirangan.config import TrainConfig
-    from sasirangan.report import build_report
+    from sasirangan.report import build_report, format_calibrated_reference
     from sasirangan.train import train
 
     started = time.time()
@@ -48,7 +48,7 @@ def main():
           f"{metrics['known_rejected']:.1%}")
     low, high = metrics["ece_after_interval"]
     print(f"RESULT calibration: ECE on test split {metrics['ece_before']:.1%} -> {metrics['ece_after']:.1%} "
-          f"(95% CI {low:.0%}-{high:.0%}; T={metrics['temperature']:.2f})")
+          f"(95% CI {low:.0%}-{high:.0%}; T={metrics['temperature']:.2f}); {format_calibrated_reference(metrics)}")
     checks = {"accuracy >= 90%": metrics["accuracy"] >= 0.9,
               "not_textile rejected >= 95%": not_textile["rejected"] >= 0.95,
               "sasirangan photos rejected >= 90%": sasirangan["rejected"] >= 0.9,

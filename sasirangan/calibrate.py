@@ -22,25 +22,11 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
     """Weighted mean |accuracy - confidence| over equal-width confidence bins."""
-    return _binned_error(probabilities.max(axis=1), probabilities.argmax(axis=1) == labels, bins)
+    return calibration_error(probabilities.max(axis=1), probabilities.argmax(axis=1) == labels, bins)
 
 
-def ece_interval(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15, confidence: float = 0.95) -> list[float]:
-    """Bootstrap percentile interval of the ECE over images: with a few dozen test images the
-    ECE itself swings by several points, and a target should be judged against this range."""
-    from scipy.stats import bootstrap
-
-    scores = probabilities.max(axis=1)
-    correct = (probabilities.argmax(axis=1) == labels).astype(float)
-    if len(scores) < 2:
-        return [0.0, 1.0]
-    result = bootstrap((scores, correct), lambda s, c: _binned_error(s, c > 0.5, bins), paired=True,
-                       vectorized=False, n_resamples=1000, confidence_level=confidence, method="percentile",
-                       random_state=0)
-    return [float(result.confidence_interval.low), float(result.confidence_interval.high)]
-
-
-def _binned_error(confidence: np.ndarray, correct: np.ndarray, bins: int) -> float:
+def calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
+    """The ECE from each image's top confidence and whether that answer was right."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     error = 0.0
     for low, high in zip(edges[:-1], edges[1:]):
@@ -48,6 +34,41 @@ def _binned_error(confidence: np.ndarray, correct: np.ndarray, bins: int) -> flo
         if in_bin.any():
             error += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
     return float(error)
+
+
+def ece_interval(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15, level: float = 0.95) -> list[float]:
+    """Bootstrap percentile interval of the ECE over images: with a few dozen test images the
+    ECE itself swings by several points, and a target should be judged against this range."""
+    return calibration_error_interval(probabilities.max(axis=1), probabilities.argmax(axis=1) == labels, bins, level)
+
+
+def calibration_error_interval(confidence: np.ndarray, correct: np.ndarray, bins: int = 15, level: float = 0.95) -> list[float]:
+    """`ece_interval` from each image's top confidence and whether that answer was right."""
+    from scipy.stats import bootstrap
+
+    confidence, correct = np.asarray(confidence, dtype=np.float64), np.asarray(correct, dtype=np.float64)
+    if len(confidence) < 2:
+        return [0.0, 1.0]
+    result = bootstrap((confidence, correct), lambda s, c: calibration_error(s, c > 0.5, bins), paired=True,
+                       vectorized=False, n_resamples=1000, confidence_level=level, method="percentile",
+                       random_state=0)
+    return [float(result.confidence_interval.low), float(result.confidence_interval.high)]
+
+
+def ece_of_calibrated_model(confidence: np.ndarray, bins: int = 15, draws: int = 2000, seed: int = 0) -> list[float]:
+    """What a perfectly calibrated model with these confidences would measure: [mean, 95th percentile].
+
+    The binned ECE is biased upwards on few images: on 43 test images a model whose "70%" is
+    right exactly 70% of the time still measures about 6%, and 1 time in 20 over 13%. Drawing right/wrong from the
+    confidences themselves shows how much of a measured ECE the sample size alone explains
+    (a measured ECE under the 95th percentile cannot be told apart from perfect calibration).
+    """
+    confidence = np.asarray(confidence, dtype=np.float64)
+    if len(confidence) == 0:
+        return [0.0, 0.0]
+    rng = np.random.default_rng(seed)
+    errors = [calibration_error(confidence, rng.random(len(confidence)) < confidence, bins) for _ in range(draws)]
+    return [float(np.mean(errors)), float(np.quantile(errors, 0.95))]
 
 
 def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10):

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .calibrate import ece_interval, expected_calibration_error, softmax
+from .calibrate import ece_interval, ece_of_calibrated_model, expected_calibration_error, softmax
 from .config import UNKNOWN_CLASS
 from .data import ImageError, Sample, load_image, near_duplicate_pairs, perceptual_hash, prepare_image, scan_folder
 from .evaluate import compute_metrics, format_interval, format_summary, summary_of
@@ -233,6 +233,9 @@ def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbos
     metrics["ece_before"] = expected_calibration_error(softmax(outputs["logits"]), y_true)
     metrics["ece_after"] = expected_calibration_error(calibrated, y_true)
     metrics["ece_after_interval"] = ece_interval(calibrated, y_true)
+    metrics["ece_if_calibrated"] = ece_of_calibrated_model(calibrated.max(axis=1))
+    metrics["calibration_points"] = {"confidence": calibrated.max(axis=1).round(5).tolist(),
+                                     "correct": (calibrated.argmax(axis=1) == y_true).astype(int).tolist()}
     metrics["temperature"] = predictor.temperature
     metrics["roc_auc"] = plot_roc(y_true, calibrated, names, out_dir / "roc.png")
 
@@ -281,18 +284,25 @@ def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbos
         card["test_metrics"] = {**summary_of(metrics), "accuracy_with_rejection": metrics["accuracy_with_rejection"],
                                 "known_rejected": metrics["known_rejected"], "ece_after": metrics["ece_after"],
                                 "accuracy_interval": metrics["accuracy_interval"],
-                                "ece_after_interval": metrics["ece_after_interval"]}
+                                "ece_after_interval": metrics["ece_after_interval"],
+                                "ece_if_calibrated": metrics["ece_if_calibrated"]}
         write_card(card, model_dir)
     if verbose:
         print(format_summary(metrics, names, label))
         print(f"  with rejection: accuracy {metrics['accuracy_with_rejection']:.1%}, known images rejected "
               f"{metrics['known_rejected']:.1%}; ECE {metrics['ece_before']:.1%} -> {metrics['ece_after']:.1%}{format_interval(metrics['ece_after_interval'])} "
-              f"(T={predictor.temperature:.2f})")
+              f"(T={predictor.temperature:.2f}; {format_calibrated_reference(metrics)})")
         for folder, row in metrics["rejection"].items():
             print(f"  {folder}: rejected {row['rejected']:.1%} of {row['images']}, AUROC {row['auroc']:.3f}, FPR95 {row['fpr95']:.1%}")
         print(f"  leakage: {len(leaks)} near-duplicate pair(s) across splits")
         print(f"Report written to {out_dir / 'report.md'}")
     return metrics
+
+
+def format_calibrated_reference(metrics: dict) -> str:
+    """The ECE a perfectly calibrated model would measure here, for reading the measured one."""
+    mean, upper = metrics["ece_if_calibrated"]
+    return f"a perfectly calibrated model would measure {mean:.0%}, up to {upper:.0%}, on {metrics['images']} images"
 
 
 def _write_markdown(out_dir: Path, label: str, metrics: dict, names, leaks, card: dict) -> None:
@@ -306,6 +316,8 @@ def _write_markdown(out_dir: Path, label: str, metrics: dict, names, leaks, card
              f"| macro F1 / weighted F1 | {metrics['macro_avg']['f1-score']:.3f} / {metrics['weighted_avg']['f1-score']:.3f} |",
              f"| expected calibration error before / after temperature scaling (T={metrics['temperature']:.2f}) | "
              f"{metrics['ece_before']:.1%} / {metrics['ece_after']:.1%}{format_interval(metrics['ece_after_interval'])} |",
+             f"| ECE that a perfectly calibrated model would measure on these {metrics['images']} images | "
+             f"{metrics['ece_if_calibrated'][0]:.1%} (95% of draws under {metrics['ece_if_calibrated'][1]:.1%}) |",
              f"| ROC AUC micro / macro (one-vs-rest) | {metrics['roc_auc'].get('micro', float('nan')):.3f} / "
              f"{metrics['roc_auc'].get('macro', float('nan')):.3f} |", "",
              "## Per class", "", "| class | precision | recall | F1 | images | ROC AUC |", "|---|---|---|---|---|---|"]
@@ -348,4 +360,4 @@ def _write_markdown(out_dir: Path, label: str, metrics: dict, names, leaks, card
     (out_dir / "report.md").write_text("\n".join(lines) + "\n")
 
 
-__all__ = ["build_report", "rejection_metrics", "leakage_pairs", "PERTURBATIONS"]
+__all__ = ["build_report", "format_calibrated_reference", "rejection_metrics", "leakage_pairs", "PERTURBATIONS"]

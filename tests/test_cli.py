@@ -38,6 +38,7 @@ def test_evaluate_repeats_the_saved_test_split(trained_model_dir, tmp_path, caps
     out = capsys.readouterr().out
     assert "Evaluation on the model's test split: 3 images" in out
     assert "95% CI" in out  # three test images: the summary must say how little that measures
+    assert "a perfectly calibrated model would measure" in out  # and how little an ECE on them says
     metrics = json.loads((trained_model_dir / "evaluation" / "metrics.json").read_text())
     assert np.array(metrics["confusion_matrix"]).sum() == 3
     row = metrics["rejection"][str(negatives)]
@@ -47,10 +48,13 @@ def test_evaluate_repeats_the_saved_test_split(trained_model_dir, tmp_path, caps
     assert metrics["leakage_pairs"] == 0
     low, high = metrics["accuracy_interval"]
     assert low <= metrics["accuracy"] <= high and high - low > 0.4
+    reference, upper = metrics["ece_if_calibrated"]
+    assert 0 <= reference <= upper <= 1 and len(metrics["calibration_points"]["correct"]) == 3
     report = (trained_model_dir / "evaluation" / "report.md").read_text()
     for heading in ("## Per class", "## Rejection", "## Robustness", "## Worst mistakes", "## Leakage check"):
         assert heading in report
     assert str(negatives) in report
+    assert "perfectly calibrated model would measure on these 3 images" in report
 
 
 def test_evaluate_a_whole_data_folder(trained_model_dir, tmp_path, capsys):

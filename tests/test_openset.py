@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from sasirangan.calibrate import NotFittedError, TemperatureScaler, ece_interval, expected_calibration_error, softmax
+from sasirangan.calibrate import (NotFittedError, TemperatureScaler, calibration_error, ece_interval, ece_of_calibrated_model,
+                                  expected_calibration_error, softmax)
 from sasirangan.evaluate import accuracy_interval
 from sasirangan.openset import METHODS, OpenSetScorer
 
@@ -35,6 +36,19 @@ def test_intervals_hold_the_measured_value_and_narrow_with_more_images(overconfi
     low, high = accuracy_interval(29, 43)  # 67.4% of 43 test images
     assert 0.50 < low < 0.55 and 0.78 < high < 0.82  # nowhere near a 90% target
     assert accuracy_interval(290, 430)[1] - accuracy_interval(290, 430)[0] < (high - low) / 2
+
+
+def test_ece_of_a_calibrated_model_is_large_on_few_images_and_small_on_many():
+    # A model that is right exactly 70% of the time when it says 70%: perfectly calibrated, yet
+    # 43 images measure an ECE of about 6% and up to 14%, so a 5% target cannot be judged on them.
+    few, many = ece_of_calibrated_model(np.full(43, 0.7)), ece_of_calibrated_model(np.full(4300, 0.7))
+    assert 0.04 < few[0] < 0.08 and few[1] > 0.1
+    assert many[1] < 0.02
+    # and it brackets what such a model actually measures
+    rng = np.random.default_rng(1)
+    measured = [calibration_error(np.full(43, 0.7), rng.random(43) < 0.7) for _ in range(200)]
+    assert abs(np.mean(measured) - few[0]) < 0.01
+    assert 0.9 < np.mean(np.array(measured) <= few[1]) <= 1.0
 
 
 def test_temperature_scaling_keeps_ranking_and_sums_to_one(overconfident):
