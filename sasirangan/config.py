@@ -28,6 +28,7 @@ class TrainConfig:
     dropout: float = 0.2  # dropout before and after the hidden layer
     patience: int = 5  # EarlyStopping patience in epochs (ReduceLROnPlateau uses half of it)
     augment: bool = True  # random rotation, flip, zoom, brightness, contrast on training images
+    blur: float = 0.0  # also soften training images as a webcam does: shrink each to (1 - blur)..1 of its side and back
     hue: float = 0.0  # also turn training images' hues at random, up to hue x 180 degrees (1 = any colourway)
     duplicate_distance: int = 6  # perceptual-hash bits within which two images count as duplicates
     samples_per_class: int = 0  # >0: classes with fewer images are expanded into region crops

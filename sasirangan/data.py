@@ -486,12 +486,27 @@ def build_augmentation(seed: int | None = None, hue: float = 0.0):
     )
 
 
+def soften(image, image_size: int, blur: float, seed: int = 0):
+    """Shrink one image to a random (1 - blur) to 1 times its side and enlarge it back.
+
+    What a webcam does to cloth: fewer pixels on the pattern and soft edges. Each image gets
+    its own amount (Keras' RandomGaussianBlur draws one per batch), and some get none.
+    """
+    import tensorflow as tf
+
+    factor = tf.random.uniform([], 1.0 - blur, 1.0, seed=seed)
+    side = tf.maximum(8, tf.cast(tf.round(factor * image_size), tf.int32))
+    small = tf.image.resize(image, [side, side], method="area")
+    return tf.image.resize(small, [image_size, image_size], method="bilinear")
+
+
 def make_dataset(samples, class_names, image_size: int, batch_size: int, training: bool = False, augment: bool = True,
-                 seed: int = 0, hue: float = 0.0):
-    """tf.data pipeline: decode -> resize -> cache -> rescale -> (shuffle, augment) -> batch -> prefetch.
+                 seed: int = 0, hue: float = 0.0, blur: float = 0.0):
+    """tf.data pipeline: decode -> resize -> cache -> rescale -> (shuffle, soften, augment) -> batch -> prefetch.
 
     The cache sits after the deterministic steps and before the random ones, so decoding
-    happens once while every epoch still sees fresh augmentation.
+    happens once while every epoch still sees fresh augmentation. `blur` > 0 softens each
+    training image by its own random amount (`soften`).
     """
     import tensorflow as tf
 
@@ -516,6 +531,9 @@ def make_dataset(samples, class_names, image_size: int, batch_size: int, trainin
     dataset = dataset.map(lambda image, label: (tf.cast(image, tf.float32) / 255.0, label))
     if training:
         dataset = dataset.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True)
+    if training and augment and blur > 0:
+        dataset = dataset.map(lambda image, label: (soften(image, image_size, blur, seed), label),
+                              num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(batch_size)
     if training and augment:
         augmentation = build_augmentation(seed, hue)

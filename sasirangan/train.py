@@ -106,7 +106,8 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
     class_names = scan.class_names
     size = config.image_size
     train_ds = make_dataset(splits["train"], class_names, size, config.batch_size, training=True,
-                            augment=config.augment, seed=config.seed, hue=config.hue)
+                            augment=config.augment, seed=config.seed, hue=config.hue,
+                            blur=config.blur)
     val_ds = make_dataset(splits["val"], class_names, size, config.batch_size)
     class_weight = _class_weights(splits, class_names) if config.class_weights else None
 

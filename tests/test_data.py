@@ -260,6 +260,23 @@ def test_hue_augmentation_dyes_the_cloth_in_other_colours(tmp_path):
     assert away_from_red(dominant_hues(1.0)) >= 3
 
 
+def test_blur_softens_each_training_image_by_its_own_amount(tmp_path):
+    checks = (np.indices((64, 64)) // 4 % 2).sum(axis=0) % 2 * 255  # 4-pixel checks: a fine weave
+    checks = checks.astype(np.uint8)
+    for i in range(8):
+        Image.fromarray(np.stack([checks] * 3, axis=-1)).save(tmp_path / f"weave_{i}.png")
+    samples = [Sample(str(p), "a") for p in sorted(tmp_path.glob("*.png"))]
+
+    def sharpness(blur, training=True):
+        batch = _first_batch(make_dataset(samples, ["a"], 64, 8, training=training, augment=training, seed=0, blur=blur))
+        return np.array([cv2.Laplacian(image.mean(axis=2), cv2.CV_32F).var() for image in batch])
+
+    crisp, soft = sharpness(0.0), sharpness(0.75)
+    assert soft.mean() < crisp.mean() / 2
+    assert soft.max() > 3 * soft.min()  # each image its own amount, not one for the whole batch
+    np.testing.assert_allclose(sharpness(0.75, training=False), sharpness(0.0, training=False))  # evaluation untouched
+
+
 def test_pipeline_matches_prepare_image(image_tree):
     scan = scan_folder(image_tree)
     samples = scan.samples[:3]
