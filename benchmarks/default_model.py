@@ -26,7 +26,7 @@ def main():
     seed_keras_cache()
 
     from sasirangan.predict import Predictor
-    from sasirangan.report import build_report
+    from sasirangan.report import build_report, format_calibrated_reference
 
     metrics = build_report(args.model, out_dir=ROOT / "runs" / "default_model_evaluation", verbose=False)
     labels = metrics["decision_confusion_matrix"]["labels"]
@@ -42,7 +42,8 @@ def main():
           f"({matrix[unknown, unknown]} of {matrix[unknown].sum()}; target >= 99%)")
     low, high = metrics["ece_after_interval"]
     print(f"RESULT calibration: ECE on test split {metrics['ece_before']:.1%} -> {metrics['ece_after']:.1%} "
-          f"(95% CI {low:.0%}-{high:.0%}; T={metrics['temperature']:.2f}); overall accuracy with rejection {metrics['accuracy_with_rejection']:.1%}")
+          f"(95% CI {low:.0%}-{high:.0%}; T={metrics['temperature']:.2f}; {format_calibrated_reference(metrics)}); "
+          f"overall accuracy with rejection {metrics['accuracy_with_rejection']:.1%}")
     predictor = Predictor(args.model)
     photos = sorted((SHARED / "datasets" / "sasirangan" / "photos").glob("*/*"))
     right = 0
