@@ -28,8 +28,8 @@ BOXES = (None, (0, 0, 0.5, 0.5), (0.5, 0, 1, 0.5), (0, 0.5, 0.5, 1), (0.5, 0.5, 
 UNKNOWN = {"not_textile": SHARED / "datasets" / "not_textile", "sasirangan": SHARED / "datasets" / "sasirangan" / "photos"}
 
 
-def extract(model, samples):
-    """{"layer:mean" or "layer:std": array (images, views, channels)} for the five views of each picture."""
+def extract(model, samples, boxes=BOXES):
+    """{"layer:mean" or "layer:std": array (images, views, channels)} for the views (boxes) of each picture."""
     import keras
 
     from sasirangan.data import load_image, resize_image
@@ -37,7 +37,7 @@ def extract(model, samples):
     backbone = model.get_layer("backbone")
     tapped = keras.Model(backbone.inputs, [backbone.get_layer(name).output for name in LAYERS])
     size = int(model.input_shape[1])
-    images = np.array([[resize_image(sample.view(load_image(sample.path)), size, box) for box in BOXES]
+    images = np.array([[resize_image(sample.view(load_image(sample.path)), size, box) for box in boxes]
                        for sample in samples], dtype=np.float32).reshape(-1, size, size, 3)
     pooled = {f"{name}:{stat}": [] for name in LAYERS for stat in ("mean", "std")}
     for start in range(0, len(images), 32):
@@ -46,7 +46,7 @@ def extract(model, samples):
             activations = keras.ops.convert_to_numpy(activations)
             pooled[f"{name}:mean"].append(activations.mean(axis=(1, 2)))
             pooled[f"{name}:std"].append(activations.std(axis=(1, 2)))
-    return {key: np.concatenate(parts).reshape(len(samples), len(BOXES), -1) for key, parts in pooled.items()}
+    return {key: np.concatenate(parts).reshape(len(samples), len(boxes), -1) for key, parts in pooled.items()}
 
 
 def mahalanobis_fit(features, labels):
