@@ -59,9 +59,10 @@ def ece_of_calibrated_model(confidence: np.ndarray, bins: int = 15, draws: int =
     """What a perfectly calibrated model with these confidences would measure: [mean, 95th percentile].
 
     The binned ECE is biased upwards on few images: on 43 test images a model whose "70%" is
-    right exactly 70% of the time still measures about 6%, and 1 time in 20 over 13%. Drawing right/wrong from the
-    confidences themselves shows how much of a measured ECE the sample size alone explains
-    (a measured ECE under the 95th percentile cannot be told apart from perfect calibration).
+    right exactly 70% of the time still measures about 6%, and 1 time in 20 over 13%. Drawing
+    right/wrong from the confidences themselves shows how much of a measured ECE the sample size
+    alone explains (a measured ECE under the 95th percentile cannot be told apart from perfect
+    calibration).
     """
     confidence = np.asarray(confidence, dtype=np.float64)
     if len(confidence) == 0:
