@@ -5,6 +5,9 @@ import shutil
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+# What the batik open-set targets are measured on: pictures that are not textiles, and cloth it never saw.
+UNKNOWN_FOLDERS = {"not_textile": SHARED / "datasets" / "not_textile",
+                   "sasirangan": SHARED / "datasets" / "sasirangan" / "photos"}
 
 
 def seed_keras_cache() -> None:

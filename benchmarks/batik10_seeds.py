@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import SHARED, seed_keras_cache
+from _common import SHARED, UNKNOWN_FOLDERS, seed_keras_cache
 
 ROOT = Path(__file__).resolve().parents[1]
-UNKNOWN = {"not_textile": SHARED / "datasets" / "not_textile", "sasirangan": SHARED / "datasets" / "sasirangan" / "photos"}
 
 
 def main():
@@ -35,17 +34,17 @@ def main():
     from sasirangan.report import build_report
     from sasirangan.train import train
 
-    confidence, correct, per_seed, rejected = [], [], [], {name: [] for name in UNKNOWN}
+    confidence, correct, per_seed, rejected = [], [], [], {name: [] for name in UNKNOWN_FOLDERS}
     for seed in args.seeds:
         out = ROOT / "runs" / f"batik10_seed{seed}"
         if not args.skip_training:
             train(SHARED / "datasets" / "batik10", out, TrainConfig(seed=seed), verbose=0)
-        metrics = build_report(out, unknown_dirs=[str(folder) for folder in UNKNOWN.values()], verbose=False)
+        metrics = build_report(out, unknown_dirs=[str(folder) for folder in UNKNOWN_FOLDERS.values()], verbose=False)
         points = metrics["calibration_points"]
         confidence += points["confidence"]
         correct += points["correct"]
         per_seed.append(metrics["accuracy"])
-        for name, folder in UNKNOWN.items():
+        for name, folder in UNKNOWN_FOLDERS.items():
             rejected[name].append(metrics["rejection"][str(folder)]["rejected"])
         print(f"RESULT seed {seed}: test accuracy {metrics['accuracy']:.1%} ({sum(points['correct'])}/{metrics['images']}), "
               f"validation {json.loads((out / 'model_card.json').read_text())['val_metrics']['accuracy']:.1%}; "

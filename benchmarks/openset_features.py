@@ -17,15 +17,13 @@ average, std = how much it varies); "5 views" averages the whole photo and its f
 """
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
-from _common import SHARED, seed_keras_cache
+from _common import UNKNOWN_FOLDERS, seed_keras_cache
 
 LAYERS = ("block_6_expand_relu", "block_10_expand_relu", "block_13_expand_relu", "block_16_expand_relu", "out_relu")
 BOXES = (None, (0, 0, 0.5, 0.5), (0.5, 0, 1, 0.5), (0, 0.5, 0.5, 1), (0.5, 0.5, 1, 1))
-UNKNOWN = {"not_textile": SHARED / "datasets" / "not_textile", "sasirangan": SHARED / "datasets" / "sasirangan" / "photos"}
 
 
 def extract(model, samples, boxes=BOXES):
@@ -47,6 +45,19 @@ def extract(model, samples, boxes=BOXES):
             pooled[f"{name}:mean"].append(activations.mean(axis=(1, 2)))
             pooled[f"{name}:std"].append(activations.std(axis=(1, 2)))
     return {key: np.concatenate(parts).reshape(len(samples), len(boxes), -1) for key, parts in pooled.items()}
+
+
+def load_sets(model_dir):
+    """(model, samples per set, training labels): the model's own splits and the unknown folders."""
+    from sasirangan.data import Sample
+    from sasirangan.model import load_model_folder
+
+    model, class_names, card = load_model_folder(model_dir)
+    index = {name: i for i, name in enumerate(class_names)}
+    samples = {split: [Sample.from_json(item, model_dir) for item in card["split"][split]] for split in ("train", "val", "test")}
+    for name, folder in UNKNOWN_FOLDERS.items():
+        samples[name] = [Sample(str(p), "?") for p in sorted(folder.rglob("*")) if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+    return model, samples, np.array([index[s.label] for s in samples["train"]])
 
 
 def mahalanobis_fit(features, labels):
@@ -96,15 +107,7 @@ def main():
 
     from sklearn.metrics import roc_auc_score
 
-    from sasirangan.data import Sample
-    from sasirangan.model import load_model_folder
-
-    model, class_names, card = load_model_folder(args.model_dir)
-    index = {name: i for i, name in enumerate(class_names)}
-    samples = {split: [Sample.from_json(item, args.model_dir) for item in card["split"][split]] for split in ("train", "val", "test")}
-    labels = np.array([index[s.label] for s in samples["train"]])
-    for name, folder in UNKNOWN.items():
-        samples[name] = [Sample(str(p), "?") for p in sorted(folder.rglob("*")) if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+    model, samples, labels = load_sets(args.model_dir)
     data = {name: extract(model, items) for name, items in samples.items()}
 
     whole, five = [0], list(range(len(BOXES)))
@@ -116,17 +119,17 @@ def main():
                                                                    (["block_13_expand_relu:mean", "block_13_expand_relu:std"], whole)]
     candidates["min(block_13 mean, block_13 std)"] = [(["block_13_expand_relu:mean"], whole), (["block_13_expand_relu:std"], whole)]
 
-    header = " ".join(f"{name + ' AUROC/FPR95':>24}" for name in UNKNOWN)
+    header = " ".join(f"{name + ' AUROC/FPR95':>24}" for name in UNKNOWN_FOLDERS)
     print(f"{'candidate':<48} {header}  rejected at the val threshold | at the cross-fit threshold (own test rejected)")
     for label, parts in candidates.items():
         scores, held_out = candidate_scores(parts, data, labels)
         test = scores["test"]
         row = f"{label:<48}"
-        for name in UNKNOWN:
+        for name in UNKNOWN_FOLDERS:
             auroc = roc_auc_score(np.r_[np.ones(len(test)), np.zeros(len(scores[name]))], np.r_[test, scores[name]])
             row += f" {auroc:>14.3f} / {np.mean(scores[name] >= np.quantile(test, 0.05)):5.1%}"
         for threshold in (np.quantile(scores["val"], 0.05), np.quantile(held_out, 0.05)):
-            row += " | " + " ".join(f"{np.mean(scores[name] < threshold):5.1%}" for name in UNKNOWN)
+            row += " | " + " ".join(f"{np.mean(scores[name] < threshold):5.1%}" for name in UNKNOWN_FOLDERS)
             row += f" ({np.mean(test < threshold):4.1%})"
         print(row, flush=True)
 

@@ -22,7 +22,7 @@ def main():
 
     from sklearn.metrics import roc_auc_score
 
-    from sasirangan.data import Sample, scan_folder
+    from sasirangan.data import Sample
     from sasirangan.evaluate import model_outputs
     from sasirangan.model import load_model_folder
     from sasirangan.openset import METHODS, OpenSetScorer

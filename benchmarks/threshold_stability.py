@@ -13,8 +13,8 @@ import argparse
 
 import numpy as np
 
-from _common import seed_keras_cache
-from openset_features import UNKNOWN, candidate_scores, extract
+from _common import UNKNOWN_FOLDERS, seed_keras_cache
+from openset_features import candidate_scores, extract, load_sets
 
 DEFAULT = [(["block_13_expand_relu:mean"], [0])]  # the default score: Mahalanobis, pooled block_13, whole photo
 
@@ -25,27 +25,20 @@ def main():
     args = parser.parse_args()
     seed_keras_cache()
 
-    from sasirangan.data import Sample
-    from sasirangan.model import load_model_folder
-
     rows = {"val": [], "cross-fit": []}
-    print(f"{'model':<28} {'threshold':<10} " + " ".join(f"{name:>12}" for name in UNKNOWN) + f" {'own test':>9}  (share rejected)")
+    print(f"{'model':<28} {'threshold':<10} " + " ".join(f"{name:>12}" for name in UNKNOWN_FOLDERS) + f" {'own test':>9}  (share rejected)")
     for model_dir in args.model_dirs:
-        model, class_names, card = load_model_folder(model_dir)
-        index = {name: i for i, name in enumerate(class_names)}
-        samples = {split: [Sample.from_json(item, model_dir) for item in card["split"][split]] for split in ("train", "val", "test")}
-        for name, folder in UNKNOWN.items():
-            samples[name] = [Sample(str(p), "?") for p in sorted(folder.rglob("*")) if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+        model, samples, labels = load_sets(model_dir)
         data = {name: extract(model, items, boxes=(None,)) for name, items in samples.items()}
-        scores, held_out = candidate_scores(DEFAULT, data, np.array([index[s.label] for s in samples["train"]]))
+        scores, held_out = candidate_scores(DEFAULT, data, labels)
         for label, threshold in (("val", np.quantile(scores["val"], 0.05)), ("cross-fit", np.quantile(held_out, 0.05))):
-            rejected = [np.mean(scores[name] < threshold) for name in [*UNKNOWN, "test"]]
+            rejected = [np.mean(scores[name] < threshold) for name in [*UNKNOWN_FOLDERS, "test"]]
             rows[label].append(rejected)
             print(f"{model_dir:<28} {label:<10} " + " ".join(f"{r:>12.1%}" for r in rejected), flush=True)
     for label, values in rows.items():
         values = np.array(values)
         print(f"RESULT {label} threshold, mean over {len(values)} models: "
-              + ", ".join(f"{name} rejected {v:.1%}" for name, v in zip([*UNKNOWN, "own test"], values.mean(axis=0)))
+              + ", ".join(f"{name} rejected {v:.1%}" for name, v in zip([*UNKNOWN_FOLDERS, "own test"], values.mean(axis=0)))
               + f" (own test at most {values[:, -1].max():.1%})")
 
 

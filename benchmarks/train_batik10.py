@@ -13,7 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
-from _common import SHARED, seed_keras_cache
+from _common import SHARED, UNKNOWN_FOLDERS, seed_keras_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,7 @@ def main():
     if not args.skip_training:
         train(args.data, args.out, TrainConfig(), verbose=2)
     wall = time.time() - started
-    unknown = [str(SHARED / "datasets" / "not_textile"), str(SHARED / "datasets" / "sasirangan" / "photos")]
+    unknown = [str(folder) for folder in UNKNOWN_FOLDERS.values()]
     metrics = build_report(args.out, unknown_dirs=unknown, verbose=False)
     not_textile, sasirangan = (metrics["rejection"][folder] for folder in unknown)
     low, high = metrics["accuracy_interval"]
