@@ -20,3 +20,25 @@ def seed_keras_cache() -> None:
     for weights in source.glob("*.h5"):
         if not (cache / weights.name).exists():
             shutil.copy(weights, cache / weights.name)
+
+
+def load_splits(model_dir):
+    """(model, class_names, samples, labels) of a model folder's own train/val/test split, as its
+    card lists them: what open-set scores are fitted on (like `sasirangan calibrate`) and checked on."""
+    import numpy as np
+
+    from sasirangan.data import SPLITS, Sample
+    from sasirangan.model import load_model_folder
+
+    model, class_names, card = load_model_folder(model_dir)
+    index = {name: i for i, name in enumerate(class_names)}
+    samples = {split: [Sample.from_json(item, model_dir) for item in card["split"][split]] for split in SPLITS}
+    labels = {split: np.array([index[s.label] for s in items], dtype=int) for split, items in samples.items()}
+    return model, class_names, samples, labels
+
+
+def image_files(folder) -> list[Path]:
+    """Every picture under a folder, sorted, so two runs score the same photos in the same order."""
+    from sasirangan.config import IMAGE_EXTENSIONS
+
+    return [p for p in sorted(Path(folder).rglob("*")) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]

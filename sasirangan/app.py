@@ -3,7 +3,8 @@
 The app is a shell around `Predictor` (STYLE.md 3 and 10): the handlers below are plain
 functions that take the predictor as their first argument, so tests call them directly,
 and `build_app` only lays out components and wires events to them. The live path per
-frame is `prepare_image` + the LiteRT model + averaging the last few frames' outputs;
+frame is one whole-picture view (`views.WHOLE`: the close-ups that uploads are averaged over
+do not fit a frame's budget) + the LiteRT model + averaging the last few frames' outputs;
 it never calls `model.predict`.
 
 Example:
@@ -26,7 +27,8 @@ import gradio as gr
 import numpy as np
 
 from .config import UNKNOWN_CLASS
-from .data import load_image, prepare_image
+from .data import load_image
+from .views import WHOLE
 from .predict import Predictor
 
 SMOOTHING_FRAMES = 5  # live answers average this many recent frames, so they do not flicker
@@ -164,8 +166,7 @@ def predict_frame(predictor, frame, history) -> tuple[dict, str, str, list]:
         return {}, "", "", []
     started = time.perf_counter()
     try:
-        prepared = prepare_image(load_image(frame), predictor.image_size)
-        outputs = {key: np.asarray(value, dtype=np.float32) for key, value in predictor.raw_outputs(prepared).items()}
+        outputs = {key: np.asarray(value, dtype=np.float32) for key, value in predictor.outputs(frame, WHOLE).items()}
     except ValueError as error:
         raise gr.Error(_user_message(error), print_exception=False) from None
     except Exception as error:

@@ -145,9 +145,13 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
     from .model import load_model_folder, write_card
     from .openset import OpenSetScorer
     from .plots import plot_reliability
+    from .views import Views
 
     model_dir = Path(model_dir)
     model, class_names, card = loaded or load_model_folder(model_dir)
+    if card.get("refit") and verbose:
+        print("Warning: this model was refit on train + validation, so it has seen the validation photos; a temperature "
+              "and threshold fitted on them now are too optimistic. Retrain to calibrate it honestly.")
     size = int(model.input_shape[1])
     index = {name: i for i, name in enumerate(class_names)}
     outputs, labels = {}, {}
@@ -156,7 +160,7 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
         missing = [s.path for s in samples if not Path(s.path).is_file()]
         if missing:
             raise FileNotFoundError(f"Calibration needs the model's training photos; {missing[0]} is gone.")
-        outputs[split] = model_outputs(model, samples, class_names, size)
+        outputs[split] = model_outputs(model, samples, class_names, size, Views.from_dict(card.get("views")))
         labels[split] = np.array([index[s.label] for s in samples])
 
     scaler = TemperatureScaler().fit(outputs["val"]["logits"], labels["val"])

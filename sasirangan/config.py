@@ -13,19 +13,26 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", "
 class TrainConfig:
     """How one model is trained. Every field is also a `sasirangan train --flag`."""
 
+    backbone: str = "mobilenet_v2"  # a key of sasirangan.backbones.BACKBONES
     image_size: int = 224  # square input side in pixels (ImageNet weights exist for 224 only)
+    views_grid: int = 3  # answers average the whole picture and views_grid x views_grid close-up tiles (0 = whole only)
+    views_zoom: float = 2.0  # close-ups are cut from the picture enlarged to views_zoom x image_size
+    crop_passes: int = 10  # phase 1: random crops (close-up to whole) drawn per training picture, features computed once
     batch_size: int = 32  # images per training step
     val_split: float = 0.1  # share of each class held out to pick epochs and thresholds
     test_split: float = 0.1  # share of each class held out for the final, untouched evaluation
     seed: int = 42  # fixes the split, the crops, the shuffling and the weight initialisation
     weights: str = "imagenet"  # "imagenet", "none" (random init) or a path to a .h5 weights file
-    head_epochs: int = 20  # phase 1: at most this many epochs with the backbone frozen
+    head_epochs: int = 60  # phase 1: at most this many epochs of the head on frozen features
     fine_tune_epochs: int = 15  # phase 2: at most this many epochs fine-tuning the backbone's top
     head_learning_rate: float = 1e-3  # phase 1 Adam learning rate
     fine_tune_learning_rate: float = 1e-5  # phase 2 learning rate: low, so ImageNet features survive
-    fine_tune_layers: int = 40  # how many of the backbone's top layers phase 2 unfreezes (0 = skip)
-    dense_units: int = 256  # width of the hidden layer of the head
-    dropout: float = 0.2  # dropout before and after the hidden layer
+    fine_tune_layers: int = 0  # how many of the backbone's top layers phase 2 unfreezes (0 = no phase 2, the default by measurement)
+    dense_units: int = 0  # width of a hidden layer in the head (0 = linear head on standardised features)
+    dropout: float = 0.2  # dropout on the pooled features (and after the hidden layer)
+    weight_decay: float = 1e-3  # L2 penalty on the head's weights
+    refit: bool = True  # after choosing epochs on validation, retrain on train + validation for the saved model
+    folds: int = 0  # >1: also report K-fold cross-validated accuracy of phase 1 on train + validation
     patience: int = 5  # EarlyStopping patience in epochs (ReduceLROnPlateau uses half of it)
     augment: bool = True  # random rotation, flip, zoom, brightness, contrast on training images
     blur: float = 0.0  # also soften training images as a webcam does: shrink each to (1 - blur)..1 of its side and back
@@ -38,6 +45,57 @@ class TrainConfig:
     open_set_method: str = "mahalanobis"  # post-hoc rejection score: mahalanobis, cosine, energy, max_logit, msp
     target_accept: float = 0.95  # the rejection threshold accepts this share of known validation images
     notes: str = ""  # saved in the model card: what the photos are, what the model cannot be expected to do
+
+    def check(self) -> "TrainConfig":
+        """Fail in a second, before any training, on a setting that cannot work."""
+        from .backbones import get_backbone
+        from .openset import METHODS
+
+        problems = []
+        try:
+            get_backbone(self.backbone)
+        except ValueError as error:
+            problems.append(str(error))
+        for name in ("batch_size", "head_epochs", "crop_passes"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1. Received: {name}={getattr(self, name)}.")
+        for name in ("fine_tune_epochs", "fine_tune_layers", "dense_units", "samples_per_class", "views_grid", "patience"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be 0 or more. Received: {name}={getattr(self, name)}.")
+        if self.image_size < 32:
+            problems.append(f"image_size must be at least 32. Received: image_size={self.image_size}.")
+        if self.views_grid and self.views_zoom < 1:
+            problems.append(f"views_zoom must be at least 1. Received: views_zoom={self.views_zoom}.")
+        if not (0 <= self.val_split < 1 and 0 <= self.test_split < 1 and self.val_split + self.test_split < 1):
+            problems.append(f"val_split and test_split must be in [0, 1) and leave images to train on. "
+                            f"Received: val_split={self.val_split}, test_split={self.test_split}.")
+        if self.val_split == 0:
+            problems.append("val_split must be above 0: epochs, the temperature and the unknown threshold are chosen on it.")
+        for name in ("dropout", "blur", "hue"):
+            if not 0 <= getattr(self, name) <= 1:
+                problems.append(f"{name} must be in [0, 1]. Received: {name}={getattr(self, name)}.")
+        if self.head_learning_rate <= 0 or self.fine_tune_learning_rate <= 0:
+            problems.append("head_learning_rate and fine_tune_learning_rate must be above 0.")
+        if self.weight_decay < 0:
+            problems.append(f"weight_decay must be 0 or more. Received: weight_decay={self.weight_decay}.")
+        if self.folds == 1 or self.folds < 0:
+            problems.append(f"folds must be 0 (off) or at least 2. Received: folds={self.folds}.")
+        if self.open_set_method not in METHODS:
+            problems.append(f"open_set_method must be one of {', '.join(METHODS)}. Received: open_set_method={self.open_set_method!r}.")
+        if not 0 < self.target_accept <= 1:
+            problems.append(f"target_accept must be in (0, 1]. Received: target_accept={self.target_accept}.")
+        if self.samples_per_class and self.region_grid < 3:
+            problems.append(f"region_grid must be at least 3. Received: region_grid={self.region_grid}.")
+        if problems:
+            raise ValueError(" ".join(problems))
+        return self
+
+    @property
+    def views(self):
+        """The views answers are averaged over (`sasirangan.views.Views`)."""
+        from .views import Views
+
+        return Views(self.views_grid, self.views_zoom)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

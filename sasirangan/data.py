@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .config import IMAGE_EXTENSIONS, UNKNOWN_CLASS
+from .views import WHOLE, Views, squash, view_pixels
 
 MAX_PIXELS = 64_000_000  # larger pictures are refused before decoding (decompression bombs)
 SPLITS = ("train", "val", "test")
@@ -120,21 +121,16 @@ def _array_to_rgb(array: np.ndarray, high_bit: bool = False) -> np.ndarray:
 
 
 def prepare_image(rgb: np.ndarray, image_size: int, box=None) -> np.ndarray:
-    """Crop (optionally), resize and rescale an RGB uint8 picture for the model.
+    """One (image_size, image_size, 3) float32 [0, 1] view of the whole picture (or of `box`).
 
-    Args:
-        rgb: (H, W, 3) uint8 array from `load_image`.
-        image_size: side of the square the model takes.
-        box: optional (left, top, right, bottom) in relative [0, 1] coordinates.
-
-    Returns:
-        (image_size, image_size, 3) float32 array in [0, 1].
+    The single-view case of `views.image_views`, for the live webcam path and for callers
+    that want one view; models average over the views recorded in their card.
     """
     return resize_image(rgb, image_size, box).astype(np.float32) / 255.0
 
 
 def resize_image(rgb: np.ndarray, image_size: int, box=None, hide=()) -> np.ndarray:
-    """The uint8 half of `prepare_image` (what the training pipeline caches).
+    """Crop (optionally) and squash to a square, uint8 (what the training pipeline caches).
 
     `hide` lists relative rectangles (held-out regions of a photo) to cover, before cropping,
     with a mirror image of the cloth beside them, so a training view never shows them.
@@ -146,10 +142,7 @@ def resize_image(rgb: np.ndarray, image_size: int, box=None, hide=()) -> np.ndar
         left, top = int(box[0] * width), int(box[1] * height)
         right, bottom = max(left + 1, int(box[2] * width)), max(top + 1, int(box[3] * height))
         rgb = rgb[top:bottom, left:right]
-    height, width = rgb.shape[:2]
-    shrinking = height > image_size or width > image_size
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(rgb, (image_size, image_size), interpolation=interpolation)
+    return squash(rgb, image_size)
 
 
 def _cover(rgb: np.ndarray, hide) -> np.ndarray:
@@ -500,13 +493,34 @@ def soften(image, image_size: int, blur: float, seed: int = 0):
     return tf.image.resize(small, [image_size, image_size], method="bilinear")
 
 
-def make_dataset(samples, class_names, image_size: int, batch_size: int, training: bool = False, augment: bool = True,
-                 seed: int = 0, hue: float = 0.0, blur: float = 0.0):
-    """tf.data pipeline: decode -> resize -> cache -> rescale -> (shuffle, soften, augment) -> batch -> prefetch.
+def random_crop(image, image_size: int, smallest: float, seed: int = 0):
+    """One random square-ish crop of a cached (enlarged) picture, resized to the model's input.
 
-    The cache sits after the deterministic steps and before the random ones, so decoding
-    happens once while every epoch still sees fresh augmentation. `blur` > 0 softens each
-    training image by its own random amount (`soften`).
+    Its side is drawn between `smallest` (a close-up tile) and the whole picture, its aspect
+    between 3:4 and 4:3: the scales the evaluation views show, and every scale between.
+    """
+    import tensorflow as tf
+
+    side = tf.sqrt(tf.random.uniform([], smallest * smallest, 1.0, seed=seed))
+    aspect = tf.exp(tf.random.uniform([], -0.2877, 0.2877, seed=seed))  # log(3/4) .. log(4/3)
+    height = tf.minimum(1.0, side / tf.sqrt(aspect))
+    width = tf.minimum(1.0, side * tf.sqrt(aspect))
+    top = tf.random.uniform([], 0.0, 1.0 - height + 1e-6, seed=seed)
+    left = tf.random.uniform([], 0.0, 1.0 - width + 1e-6, seed=seed)
+    box = tf.stack([top, left, top + height, left + width])[None]
+    return tf.image.crop_and_resize(image[None], box, [0], [image_size, image_size], method="bilinear")[0]
+
+
+def make_dataset(samples, class_names, image_size: int, batch_size: int, training: bool = False, augment: bool = True,
+                 seed: int = 0, hue: float = 0.0, blur: float = 0.0, views: Views = WHOLE, passes: int = 1):
+    """tf.data pipeline: decode -> resize -> cache -> rescale -> (shuffle, crop, soften, augment) -> batch -> prefetch.
+
+    Training: each picture is cached once, enlarged to `views.base_side`, and every pass over
+    it (`passes`, e.g. for features computed once) draws a random crop between close-up and
+    whole-picture scale, then the camera-like augmentation. Evaluation: each picture yields
+    its `views.count` views in order (`views.image_views`), to be averaged per picture
+    (`views.average_outputs`). The cache sits after the deterministic steps and before the
+    random ones, so decoding happens once while every pass still sees fresh augmentation.
     """
     import tensorflow as tf
 
@@ -517,20 +531,40 @@ def make_dataset(samples, class_names, image_size: int, batch_size: int, trainin
     # box followed by up to two hidden rectangles, -1 where absent (tf.data needs fixed shapes)
     boxes = np.array([[*(s.box or none), *[v for rect in (list(s.hide) + [none, none])[:2] for v in rect]]
                       for s in samples], dtype=np.float32).reshape(len(samples), 12)
+    base = views.base_side(image_size)
 
-    def decode_and_resize(path, region):
-        return resize_image(load_image(path.decode()), image_size, region[:4], region[4:].reshape(2, 4))
+    def training_picture(path, region):
+        return resize_image(load_image(path.decode()), base, region[:4], region[4:].reshape(2, 4))
+
+    def evaluation_views(path, region):
+        rgb = load_image(path.decode())
+        sample_view = Sample("", "", tuple(region[:4]) if region[0] >= 0 else None,
+                             tuple(tuple(r) for r in region[4:].reshape(2, 4) if r[0] >= 0))
+        return view_pixels(sample_view.view(rgb), image_size, views)
 
     def load(path, box, label):
-        image = tf.numpy_function(decode_and_resize, [path, box], tf.uint8, stateful=False)
-        image.set_shape((image_size, image_size, 3))
+        if training:
+            image = tf.numpy_function(training_picture, [path, box], tf.uint8, stateful=False)
+            image.set_shape((base, base, 3))
+        else:
+            image = tf.numpy_function(evaluation_views, [path, box], tf.uint8, stateful=False)
+            image.set_shape((views.count, image_size, image_size, 3))
         return image, label
 
     dataset = tf.data.Dataset.from_tensor_slices((paths, boxes, labels))
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    if not training:
+        dataset = dataset.flat_map(lambda images, label: tf.data.Dataset.from_tensor_slices(
+            (images, tf.repeat(label, views.count))))
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(samples) * views.count))
+    if training:  # shuffle the cached uint8 pictures: a float32 buffer of enlarged ones would not fit in memory
+        dataset = dataset.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True).repeat(passes)
     dataset = dataset.map(lambda image, label: (tf.cast(image, tf.float32) / 255.0, label))
     if training:
-        dataset = dataset.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True)
+        if base > image_size:
+            smallest = image_size / base
+            dataset = dataset.map(lambda image, label: (random_crop(image, image_size, smallest, seed), label),
+                                  num_parallel_calls=tf.data.AUTOTUNE)
     if training and augment and blur > 0:
         dataset = dataset.map(lambda image, label: (soften(image, image_size, blur, seed), label),
                               num_parallel_calls=tf.data.AUTOTUNE)

@@ -5,23 +5,31 @@ from __future__ import annotations
 import numpy as np
 
 from .data import Sample, make_dataset
+from .views import WHOLE, Views, average_outputs
 
 EVAL_BATCH = 32
 
 
-def predict_samples(model, samples, class_names, image_size: int) -> np.ndarray:
-    """Class probabilities for samples, through the same pipeline as training (no augmentation)."""
-    return model_outputs(model, samples, class_names, image_size)["probabilities"]
+def predict_samples(model, samples, class_names, image_size: int, views: Views = WHOLE) -> np.ndarray:
+    """Class probabilities for samples, averaged over their views (no augmentation)."""
+    return model_outputs(model, samples, class_names, image_size, views)["probabilities"]
 
 
-def model_outputs(model, samples, class_names, image_size: int) -> dict[str, np.ndarray]:
-    """Probabilities, logits and pooled features for samples (evaluation pipeline, batched)."""
+def model_outputs(model, samples, class_names, image_size: int, views: Views = WHOLE) -> dict[str, np.ndarray]:
+    """Probabilities, logits, pooled features and embedding per sample, averaged over its views.
+
+    Batched through the evaluation pipeline (`data.make_dataset`, which cuts the views with
+    `views.image_views`, the path serving uses too). Labels are not needed: samples of
+    pictures that are none of the classes are fine.
+    """
     from .model import serving_model
 
-    labels = [s.label if s.label in class_names else class_names[0] for s in samples]  # labels unused here
-    samples = [Sample(s.path, label, s.box) for s, label in zip(samples, labels)]
-    dataset = make_dataset(samples, class_names, image_size, EVAL_BATCH, training=False)
-    return serving_model(model).predict(dataset.map(_images_only), verbose=0)
+    samples = [Sample(s.path, class_names[0], s.box, s.hide) for s in samples]  # labels are unused here
+    if not samples:
+        return {}
+    dataset = make_dataset(samples, class_names, image_size, EVAL_BATCH, training=False, views=views)
+    outputs = serving_model(model).predict(dataset.map(_images_only), verbose=0)
+    return average_outputs(outputs, [views.count] * len(samples))
 
 
 def _images_only(images, labels):
@@ -61,11 +69,11 @@ def accuracy_interval(correct: int, total: int, confidence: float = 0.95) -> lis
     return [float(interval.low), float(interval.high)]
 
 
-def evaluate_samples(model, samples, class_names, image_size: int) -> dict:
+def evaluate_samples(model, samples, class_names, image_size: int, views: Views = WHOLE) -> dict:
     """Closed-set metrics of a Keras model on samples (used during training, before calibration)."""
     index = {name: i for i, name in enumerate(class_names)}
     y_true = np.array([index[s.label] for s in samples])
-    return compute_metrics(y_true, predict_samples(model, samples, class_names, image_size), class_names)
+    return compute_metrics(y_true, predict_samples(model, samples, class_names, image_size, views), class_names)
 
 
 def summary_of(metrics: dict) -> dict:

@@ -1,4 +1,4 @@
-"""The MobileNetV2 transfer model, and the model folder that carries it between tools.
+"""The transfer model (a backbone from `backbones`), and the model folder that carries it between tools.
 
 A model folder holds `model.keras`, `class_names.json` (output order), `model_card.json`
 (everything serving and evaluation need) and `model.tflite` (the fast serving export).
@@ -13,6 +13,9 @@ MODEL_FILE = "model.keras"
 CLASS_NAMES_FILE = "class_names.json"
 CARD_FILE = "model_card.json"
 TFLITE_FILE = "model.tflite"
+CARD_FORMAT = 2  # 2: views, backbone key, refit; format-1 cards still load (whole picture only)
+from .backbones import BACKBONES, DEFAULT_BACKBONE, get_backbone
+
 WEIGHT_CHOICES = ("imagenet", "none", "<path to .h5 file>")
 
 
@@ -30,72 +33,116 @@ def resolve_weights(weights):
     return str(weights)
 
 
-def build_model(num_classes: int, image_size: int = 224, weights="imagenet", dense_units: int = 256, dropout: float = 0.2):
-    """MobileNetV2 backbone + pooler + a small dense head, with normalisation built in.
+def build_model(num_classes: int, image_size: int = 224, weights="imagenet", dense_units: int = 0, dropout: float = 0.2,
+                backbone: str = DEFAULT_BACKBONE, weight_decay: float = 1e-3):
+    """Backbone + pooler + a small head, with the backbone's input normalisation built in.
 
-    The model takes float32 images in [0, 1] (what `data.prepare_image` gives) and maps
-    them to [-1, 1] itself, so training and serving cannot disagree on the input range.
+    The model takes float32 images in [0, 1] (what `views.image_views` gives) and maps them
+    to the backbone's own range itself, so training and serving cannot disagree on it.
 
     Args:
         num_classes: outputs of the softmax (unknown class included).
         image_size: square input side; >= 32.
         weights: "imagenet", None/"none" or a path to backbone weights (.h5, no top).
-        dense_units: width of the hidden layer of the head.
-        dropout: dropout rate before and after the hidden layer.
+        dense_units: width of a hidden layer in the head; 0 = a linear head on the
+            standardised pooled features (a logistic regression, the default).
+        dropout: dropout rate on the pooled features (and after the hidden layer).
+        backbone: a key of `backbones.BACKBONES`.
+        weight_decay: L2 penalty on the head's weights.
 
     Returns:
-        An uncompiled keras.Model with layers named backbone, pooler, logits, predictions.
+        An uncompiled keras.Model with layers named backbone, pooler, standardise, logits,
+        predictions (and hidden when dense_units > 0).
 
     Example:
         >>> model = build_model(5, image_size=32, weights=None)
         >>> model.count_params()
-        2587205
+        2266950
     """
     import keras
 
+    row = get_backbone(backbone)
     if num_classes < 2:
         raise ValueError(f"A classifier needs at least 2 classes. Received: num_classes={num_classes}.")
     if image_size < 32:
-        raise ValueError(f"MobileNetV2 needs images of at least 32 px. Received: image_size={image_size}.")
-    backbone = keras.applications.MobileNetV2(
-        input_shape=(image_size, image_size, 3), include_top=False, weights=resolve_weights(weights)
-    )
-    backbone.name = "backbone"
+        raise ValueError(f"The backbone needs images of at least 32 px. Received: image_size={image_size}.")
+    network = row.build(image_size, resolve_weights(weights))
+    network.name = "backbone"
 
     inputs = keras.Input((image_size, image_size, 3), name="image")
-    x = keras.layers.Rescaling(2.0, offset=-1.0, name="normalise")(inputs)  # [0, 1] -> [-1, 1]
+    x = keras.layers.Rescaling(row.scale, offset=row.offset, name="normalise")(inputs)
     # training=False keeps BatchNorm in inference mode, even when the backbone is unfrozen
     # for fine-tuning: updating its statistics on a few hundred photos would wreck them.
-    x = backbone(x, training=False)
+    x = network(x, training=False)
     x = keras.layers.GlobalAveragePooling2D(name="pooler")(x)
+    # Standardised features (mean and variance adapted on the training features in train.py),
+    # so one L2 penalty treats every feature alike, as a scaled logistic regression does.
+    x = keras.layers.Normalization(name="standardise")(x)
     x = keras.layers.Dropout(dropout, name="dropout_pooled")(x)
-    x = keras.layers.Dense(dense_units, activation="relu", name="hidden")(x)
-    x = keras.layers.Dropout(dropout, name="dropout_hidden")(x)
-    logits = keras.layers.Dense(num_classes, name="logits")(x)
+    if dense_units:
+        x = keras.layers.Dense(dense_units, activation="relu", name="hidden")(x)
+        x = keras.layers.Dropout(dropout, name="dropout_hidden")(x)
+    logits = keras.layers.Dense(num_classes, kernel_regularizer=keras.regularizers.L2(weight_decay), name="logits")(x)
     outputs = keras.layers.Activation("softmax", name="predictions")(logits)
-    return keras.Model(inputs, outputs, name="sasirangan_mobilenetv2")
+    return keras.Model(inputs, outputs, name=f"{MODEL_NAME_PREFIX}{backbone}")
 
 
-EMBEDDING_LAYER = "block_13_expand_relu"  # mid-level backbone activations used by open-set scoring
+MODEL_NAME_PREFIX = "sasirangan_"
+
+
+def backbone_name(model) -> str:
+    """The backbone table key a built model was made from (older models: MobileNetV2)."""
+    name = model.name.removeprefix(MODEL_NAME_PREFIX)
+    return name if name in BACKBONES else DEFAULT_BACKBONE
+
+
+def head_layers(model) -> list:
+    """The layers after the pooler, in order (dropout is inactive outside training)."""
+    names = ["standardise", "dropout_pooled", "hidden", "dropout_hidden", "logits"]
+    present = {layer.name for layer in model.layers}
+    return [model.get_layer(name) for name in names if name in present]
+
+
+def head_model(model):
+    """Pooled features -> logits, sharing the model's head layers: phase 1 trains this on
+    features computed once, instead of running the frozen backbone every epoch."""
+    import keras
+
+    features = keras.Input((model.get_layer("pooler").output.shape[-1],), name="features")
+    x = features
+    for layer in head_layers(model):
+        x = layer(x)
+    return keras.Model(features, model.get_layer("predictions")(x), name="head")
+
+
+def feature_model(model):
+    """Image -> pooled backbone features (what the head reads)."""
+    import keras
+
+    return keras.Model(model.inputs, model.get_layer("pooler").output, name="features")
 
 
 def serving_model(model):
     """Same weights; outputs probabilities, logits, pooled features and a mid-level embedding.
 
-    The embedding (pooled `block_13_expand_relu` activations) lets the open-set scorer see
-    texture statistics that the last layer has already traded for class evidence.
+    The embedding (pooled activations of the backbone row's `embedding_layer`) lets the
+    open-set scorer see texture statistics that the last layer has already traded for
+    class evidence.
     """
     import keras
 
-    backbone = model.get_layer("backbone")
-    tapped = keras.Model(backbone.inputs, [backbone.output, backbone.get_layer(EMBEDDING_LAYER).output])
+    network = model.get_layer("backbone")
+    embedding_layer = get_backbone(backbone_name(model)).embedding_layer
+    tapped = keras.Model(network.inputs, [network.output, network.get_layer(embedding_layer).output])
     inputs = keras.Input(model.input_shape[1:], name="image")
     top, middle = tapped(model.get_layer("normalise")(inputs), training=False)
     features = model.get_layer("pooler")(top)
-    logits = model.get_layer("logits")(model.get_layer("hidden")(features))  # dropout is off when serving
+    x = features
+    for layer in head_layers(model):
+        x = layer(x, training=False)
     return keras.Model(inputs, {
-        "probabilities": model.get_layer("predictions")(logits),
-        "logits": logits,
+        "probabilities": model.get_layer("predictions")(x),
+        "logits": x,
         "features": features,
         "embedding": keras.layers.GlobalAveragePooling2D(name="embedding")(middle),
     })

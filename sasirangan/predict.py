@@ -16,7 +16,8 @@ import numpy as np
 
 from .calibrate import softmax
 from .config import UNKNOWN_CLASS
-from .data import load_image, prepare_image
+from .data import load_image
+from .views import Views, average_outputs, image_views
 from .model import TFLITE_FILE, export_tflite, load_model_folder
 from .openset import OpenSetScorer
 
@@ -69,6 +70,7 @@ class Predictor:
         self.model, self.class_names, self.card = load_model_folder(self.model_dir)
         self.image_size = int(self.model.input_shape[1])
         self.temperature = float(self.card.get("calibration", {}).get("temperature", 1.0))
+        self.views = Views.from_dict(self.card.get("views"))  # what uploads and files are averaged over
         self.scorer = self._open_scorer()
         self._lock = threading.Lock()  # a LiteRT interpreter serves one call at a time
         self.backend = self._open_backend(backend)
@@ -148,9 +150,14 @@ class Predictor:
             outputs = self._run(batch)
         return {key: np.asarray(value)[0] for key, value in outputs.items()}
 
-    def outputs(self, image) -> dict[str, np.ndarray]:
-        """Model outputs (probabilities, logits, features, embedding) for any picture."""
-        return self.raw_outputs(prepare_image(load_image(image), self.image_size))
+    def outputs(self, image, views: Views | None = None) -> dict[str, np.ndarray]:
+        """Model outputs (probabilities, logits, features, embedding) for any picture,
+        averaged over its views (the model card's unless `views` is given; the live webcam
+        path passes `views.WHOLE`)."""
+        prepared = image_views(load_image(image), self.image_size, views or self.views)
+        per_view = [self.raw_outputs(view) for view in prepared]
+        stacked = {key: np.stack([o[key] for o in per_view]) for key in per_view[0]}
+        return {key: value[0] for key, value in average_outputs(stacked, [len(prepared)]).items()}
 
     def probabilities(self, image) -> np.ndarray:
         """Calibrated class probabilities for any picture `load_image` accepts."""
@@ -161,14 +168,14 @@ class Predictor:
             return np.asarray(outputs["probabilities"])
         return softmax(outputs["logits"], self.temperature).astype(np.float32)
 
-    def predict(self, image, top_k: int = 3) -> Prediction:
+    def predict(self, image, top_k: int = 3, views: Views | None = None) -> Prediction:
         """Name the motif in one picture (path, bytes, PIL image or RGB array), or say unknown.
 
         Raises:
             ImageError: the picture cannot be read; the message says why.
         """
         started = time.perf_counter()
-        outputs = self.outputs(image)
+        outputs = self.outputs(image, views)
         return self.decide(outputs, top_k, time.perf_counter() - started)
 
     def decide(self, outputs, top_k: int = 3, seconds: float = 0.0) -> Prediction:

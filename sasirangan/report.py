@@ -15,7 +15,7 @@ import numpy as np
 
 from .calibrate import ece_interval, ece_of_calibrated_model, expected_calibration_error, softmax
 from .config import UNKNOWN_CLASS
-from .data import ImageError, Sample, load_image, near_duplicate_pairs, perceptual_hash, prepare_image, scan_folder
+from .data import ImageError, Sample, load_image, near_duplicate_pairs, perceptual_hash, scan_folder
 from .evaluate import compute_metrics, format_interval, format_summary, summary_of
 from .predict import Predictor
 
@@ -93,7 +93,8 @@ class _Images:
 
 
 def _run(predictor: Predictor, images) -> dict[str, np.ndarray]:
-    outputs = [predictor.raw_outputs(prepare_image(rgb, predictor.image_size)) for rgb in images]
+    """Outputs per picture, averaged over the model's views exactly as the CLI and uploads are."""
+    outputs = [predictor.outputs(rgb) for rgb in images]
     return {key: np.stack([o[key] for o in outputs]) for key in outputs[0]} if outputs else {}
 
 

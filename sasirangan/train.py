@@ -1,4 +1,11 @@
-"""Two-phase transfer learning from a folder of photos to a saved model folder."""
+"""Transfer learning from a folder of photos to a saved model folder, as its steps:
+scan, split, fit (choosing epochs on validation), calibrate, refit on train + validation,
+evaluate on the untouched test split, save.
+
+Phase 1 trains the head on backbone features of random multi-scale crops computed once
+(the backbone is frozen, so running it every epoch would only repeat work); phase 2, off by
+default by measurement (BENCHMARKS.md), fine-tunes the backbone's top layers on images.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +20,10 @@ import numpy as np
 
 from .calibrate import calibrate_model_folder
 from .config import UNKNOWN_CLASS, TrainConfig
-from .data import SPLITS, make_dataset, scan_folder, split_samples
+from .backbones import get_backbone
+from .data import SPLITS, Sample, make_dataset, scan_folder, split_samples
 from .evaluate import evaluate_samples, summary_of
-from .model import build_model, save_model_folder
+from .model import CARD_FORMAT, build_model, feature_model, head_model, save_model_folder
 from .plots import plot_training_curves
 from .report import build_report
 
@@ -31,15 +39,17 @@ def library_versions() -> dict:
             "scikit-learn": sklearn.__version__, "python": platform.python_version()}
 
 
-def _callbacks(config: TrainConfig, checkpoint: Path):
+def _callbacks(config: TrainConfig, checkpoint: Path | None):
     import keras
 
-    return [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True, verbose=1),
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True, verbose=0),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=max(1, config.patience // 2),
-                                          min_lr=1e-7, verbose=1),
-        keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_loss", save_best_only=True, verbose=0),
+                                          min_lr=1e-7, verbose=0),
     ]
+    if checkpoint is not None:  # phase 2 runs for minutes: keep its best weights on disk
+        callbacks.append(keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_loss", save_best_only=True, verbose=0))
+    return callbacks
 
 
 def _compile(model, learning_rate: float, num_classes: int):
@@ -52,10 +62,10 @@ def _compile(model, learning_rate: float, num_classes: int):
     )
 
 
-def _class_weights(splits, class_names) -> dict[int, float]:
+def _class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
+    """Inverse-frequency weights, so a class with few photos is not drowned by the others."""
     from sklearn.utils.class_weight import compute_class_weight
 
-    labels = np.array([class_names.index(s.label) for s in splits["train"]])
     present = np.unique(labels)
     weights = compute_class_weight("balanced", classes=present, y=labels)
     return {int(c): float(w) for c, w in zip(present, weights)}
@@ -67,12 +77,12 @@ def _lr_reductions(history: dict, offset: int) -> list[int]:
 
 
 def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1) -> Path:
-    """Scan, split, train (head, then fine-tuning), evaluate on the test split and save.
+    """Scan, split, fit (choosing epochs on validation), calibrate, refit, evaluate and save.
 
     Args:
         data_dir: folder with one sub-folder of photos per class (`unknown` = reject class).
         out_dir: model folder to write (created; files in it are replaced).
-        config: TrainConfig; defaults when None.
+        config: TrainConfig; defaults when None. Checked before anything else happens.
         verbose: 0 silent, 1 progress bars, 2 one line per epoch.
 
     Returns:
@@ -80,13 +90,52 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
     """
     import keras
 
-    config = config or TrainConfig()
+    config = (config or TrainConfig()).check()
     out_dir = Path(out_dir)
     # Keras warns that fit() ignores shuffle for a tf.data input; ours shuffles in make_dataset.
     warnings.filterwarnings("ignore", message=".*shuffle=True.*was passed")
     started = time.time()
     say = print if verbose else (lambda *a, **k: None)
 
+    scan, conflicts = _scan(data_dir, config, say)
+    splits = split_samples(scan, config)
+    say("Split: " + ", ".join(f"{name} {len(splits[name])}" for name in SPLITS)
+        + (" (region crops for classes under %d photos)" % config.samples_per_class if config.samples_per_class else ""))
+    keras.utils.set_random_seed(config.seed)
+    class_names = scan.class_names
+    model = build_model(len(class_names), config.image_size, config.weights, config.dense_units, config.dropout,
+                        config.backbone, config.weight_decay)
+
+    features = _crop_features(model, splits, class_names, config, say)
+    fitted = _fit(model, features, splits, class_names, config, out_dir, verbose)
+    cross_validation = _cross_validate(model, features, splits, scan, config, fitted, say) if config.folds > 1 else None
+    val_metrics = evaluate_samples(model, splits["val"], class_names, config.image_size, config.views)
+    say(f"Validation accuracy {val_metrics['accuracy']:.1%} (averaged over {config.views.count} views a picture).")
+
+    card = _card(scan, splits, conflicts, config, fitted, val_metrics, cross_validation, out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    say("Calibrating confidences and the unknown threshold on the validation split ...")
+    card = calibrate_model_folder(out_dir, config.open_set_method, config.target_accept,
+                                  loaded=(model, class_names, card), verbose=bool(verbose))
+    if config.refit:
+        if fitted["events"].get("fine_tuning_kept"):  # the backbone moved: the crops' features must be computed again
+            features = _crop_features(model, splits, class_names, config, say)
+        _refit(model, features, fitted, class_names, config, say)
+        card["refit"] = {"on": ["train", "val"], "head_epochs": fitted["head_epochs"],
+                         "note": "temperature and unknown threshold were fitted on validation before the refit"}
+    card["training_seconds"] = round(time.time() - started, 1)
+    save_model_folder(model, class_names, card, out_dir)
+    say("Evaluating on the test split ...")
+    build_report(out_dir, verbose=bool(verbose))
+    events = fitted["events"]
+    plot_training_curves(fitted["history"], out_dir / "training_curves.png", events["head_epochs"], events)
+    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)  # only needed had training broken off
+    say(f"Saved model folder {out_dir}/ (trained in {card['training_seconds'] / 60:.1f} min)")
+    return out_dir
+
+
+def _scan(data_dir, config: TrainConfig, say):
+    """Find the photos, report what was skipped and which pictures carry two labels."""
     scan = scan_folder(data_dir, config.unknown_dirs)
     say(f"Found {len(scan.samples)} images in {len(scan.class_names)} classes: "
         + ", ".join(f"{name} ({count})" for name, count in scan.counts.items()))
@@ -98,82 +147,188 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
             "(one of each pair is probably mislabelled; listed in the model card as label_conflicts):")
         for first, second in conflicts[:10]:
             say(f"  {first}  ~  {second}")
-    splits = split_samples(scan, config)
-    say("Split: " + ", ".join(f"{name} {len(splits[name])}" for name in SPLITS)
-        + (" (region crops for classes under %d photos)" % config.samples_per_class if config.samples_per_class else ""))
+    return scan, conflicts
 
-    keras.utils.set_random_seed(config.seed)
-    class_names = scan.class_names
-    size = config.image_size
-    train_ds = make_dataset(splits["train"], class_names, size, config.batch_size, training=True,
-                            augment=config.augment, seed=config.seed, hue=config.hue,
-                            blur=config.blur)
-    val_ds = make_dataset(splits["val"], class_names, size, config.batch_size)
-    class_weight = _class_weights(splits, class_names) if config.class_weights else None
 
-    model = build_model(len(class_names), size, config.weights, config.dense_units, config.dropout)
+def _crop_features(model, splits, class_names, config: TrainConfig, say) -> dict:
+    """Pooled backbone features of random multi-scale crops (train and val pictures) and of
+    each picture's evaluation views: computed once, since phase 1 keeps the backbone frozen.
+
+    Returns {split: (features of crops, labels, picture index of each crop)} plus
+    {"val_views": (features averaged over each val picture's views, labels)}.
+    """
+    extractor = feature_model(model)
+    result = {}
+    for split in ("train", "val"):
+        samples = splits[split]
+        say(f"Computing features of {config.crop_passes} random crops of each of the {len(samples)} {split} pictures ...")
+        dataset = make_dataset(_indexed(samples), [str(i) for i in range(len(samples))], config.image_size,
+                               config.batch_size, training=True, augment=config.augment, seed=config.seed,
+                               hue=config.hue, blur=config.blur, views=config.views, passes=config.crop_passes)
+        features, owners = [], []
+        for images, picture in dataset:
+            features.append(extractor(images, training=False).numpy())
+            owners.append(picture.numpy())
+        owners = np.concatenate(owners)
+        labels = np.array([class_names.index(samples[i].label) for i in owners])
+        result[split] = (np.concatenate(features), labels, owners)
+    val = splits["val"]
+    per_view = make_dataset(val, class_names, config.image_size, config.batch_size, views=config.views)
+    view_features = extractor.predict(per_view.map(lambda images, labels: images), verbose=0)
+    result["val_views"] = (view_features.reshape(len(val), config.views.count, -1).mean(axis=1),
+                           np.array([class_names.index(s.label) for s in val]))
+    return result
+
+
+def _indexed(samples) -> list[Sample]:
+    """The samples labelled by their own position, so a shuffled pipeline says whose crop it is."""
+    return [Sample(s.path, str(i), s.box, s.hide) for i, s in enumerate(samples)]
+
+
+def _fit_head(model, x, y, config: TrainConfig, class_weight, validation=None, epochs=None, verbose=0):
+    """Phase 1: the head on frozen features, with EarlyStopping and ReduceLROnPlateau when a
+    validation set is given, else for a fixed number of epochs (the refit)."""
+    import keras
+
+    head = head_model(model)
+    model.get_layer("standardise").adapt(x)
+    _compile(head, config.head_learning_rate, model.output_shape[-1])
+    callbacks = _callbacks(config, None) if validation is not None else []
+    history = head.fit(x, y, batch_size=config.batch_size, epochs=epochs or config.head_epochs, validation_data=validation,
+                       class_weight=class_weight, callbacks=callbacks, shuffle=True, verbose=verbose)
+    return {key: list(map(float, values)) for key, values in history.history.items()}
+
+
+def _fit(model, features, splits, class_names, config: TrainConfig, out_dir: Path, verbose: int) -> dict:
+    """Phase 1 (head on frozen crop features), then phase 2 (fine-tuning) if configured."""
+    import keras
+
+    say = print if verbose else (lambda *a, **k: None)
+    x, y, _ = features["train"]
+    class_weight = _class_weights(y, len(class_names)) if config.class_weights else None
+    say(f"Phase 1: training the head on {len(x)} crops ({config.head_epochs} epochs at most, backbone frozen)")
+    history = _fit_head(model, x, y, config, class_weight, validation=features["val_views"], verbose=verbose)
+    head_epochs = int(np.argmin(history["val_loss"])) + 1  # the epoch EarlyStopping restored
+    events = {"lr_reductions": _lr_reductions(history, 0),
+              "early_stops": [len(history["loss"])] if len(history["loss"]) < config.head_epochs else [],
+              "head_epochs": len(history["loss"])}
+    fitted = {"history": history, "head_epochs": head_epochs, "events": events, "class_weight": class_weight}
+    if config.fine_tune_layers > 0 and config.fine_tune_epochs > 0:
+        _fine_tune(model, splits, class_names, config, fitted, out_dir, verbose)
+    return fitted
+
+
+def _fine_tune(model, splits, class_names, config: TrainConfig, fitted: dict, out_dir: Path, verbose: int) -> None:
+    """Phase 2: unfreeze the top of the backbone and fine-tune slowly on random crops, judged
+    on the whole validation pictures; kept only if it lowers the validation loss."""
+    import keras
+
+    say = print if verbose else (lambda *a, **k: None)
+    history, events = fitted["history"], fitted["events"]
+    train_ds = make_dataset(splits["train"], class_names, config.image_size, config.batch_size, training=True,
+                            augment=config.augment, seed=config.seed, hue=config.hue, blur=config.blur, views=config.views)
+    val_ds = make_dataset(splits["val"], class_names, config.image_size, config.batch_size)
+    _compile(model, config.head_learning_rate, len(class_names))
+    best_val_loss = model.evaluate(val_ds, verbose=0)[0]
+    head_weights = model.get_weights()
     backbone = model.get_layer("backbone")
+    backbone.trainable = True
+    for layer in backbone.layers[: -config.fine_tune_layers]:
+        layer.trainable = False
+    for layer in backbone.layers:  # BatchNorm stays frozen (and in inference mode, see build_model)
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+    _compile(model, config.fine_tune_learning_rate, len(class_names))  # compile again so the change counts
+    say(f"Phase 2: fine-tuning the top {config.fine_tune_layers} backbone layers "
+        f"({config.fine_tune_epochs} epochs at most, learning rate {config.fine_tune_learning_rate:g})")
+    start = len(history["loss"])
     checkpoints = out_dir / "checkpoints"
     checkpoints.mkdir(parents=True, exist_ok=True)
-
-    # Phase 1: train only the new head; the ImageNet features stay as they are.
-    say(f"Phase 1: training the head ({config.head_epochs} epochs at most, backbone frozen)")
+    phase2 = model.fit(train_ds, validation_data=val_ds, initial_epoch=start, epochs=start + config.fine_tune_epochs,
+                       class_weight=fitted["class_weight"],
+                       callbacks=_callbacks(config, checkpoints / "phase2_best.keras"), verbose=verbose)
+    for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
+        history.setdefault(key, []).extend(map(float, phase2.history.get(key, [])))
+    events["lr_reductions"] += _lr_reductions(phase2.history, start)
+    if len(phase2.history["loss"]) < config.fine_tune_epochs:
+        events["early_stops"].append(len(history["loss"]))
+    events["fine_tuning_kept"] = min(phase2.history["val_loss"]) <= best_val_loss
     backbone.trainable = False
-    _compile(model, config.head_learning_rate, len(class_names))
-    phase1 = model.fit(train_ds, validation_data=val_ds, epochs=config.head_epochs, class_weight=class_weight,
-                       callbacks=_callbacks(config, checkpoints / "phase1_best.keras"), verbose=verbose)
-    history = {key: list(map(float, values)) for key, values in phase1.history.items()}
-    head_epochs = len(history["loss"])
-    events = {"lr_reductions": _lr_reductions(phase1.history, 0),
-              "early_stops": [head_epochs] if head_epochs < config.head_epochs else []}
+    if not events["fine_tuning_kept"]:
+        say("Fine-tuning did not improve validation loss; keeping the phase-1 weights.")
+        model.set_weights(head_weights)
 
-    # Phase 2: unfreeze the top of the backbone and fine-tune slowly. BatchNorm layers stay
-    # frozen (and run in inference mode, see build_model); compile again so the change counts.
-    if config.fine_tune_layers > 0 and config.fine_tune_epochs > 0:
-        best_val_loss = min(history["val_loss"])
-        head_weights = model.get_weights()
-        backbone.trainable = True
-        for layer in backbone.layers[: -config.fine_tune_layers]:
-            layer.trainable = False
-        for layer in backbone.layers:
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.trainable = False
-        _compile(model, config.fine_tune_learning_rate, len(class_names))
-        say(f"Phase 2: fine-tuning the top {config.fine_tune_layers} backbone layers "
-            f"({config.fine_tune_epochs} epochs at most, learning rate {config.fine_tune_learning_rate:g})")
-        phase2 = model.fit(train_ds, validation_data=val_ds, initial_epoch=head_epochs,
-                           epochs=head_epochs + config.fine_tune_epochs, class_weight=class_weight,
-                           callbacks=_callbacks(config, checkpoints / "phase2_best.keras"), verbose=verbose)
-        for key, values in phase2.history.items():
-            history.setdefault(key, []).extend(map(float, values))
-        total = len(history["loss"])
-        events["lr_reductions"] += _lr_reductions(phase2.history, head_epochs)
-        if total - head_epochs < config.fine_tune_epochs:
-            events["early_stops"].append(total)
-        if min(phase2.history["val_loss"]) > best_val_loss:
-            say("Fine-tuning did not improve validation loss; keeping the phase-1 weights.")
-            model.set_weights(head_weights)
-            events["fine_tuning_kept"] = False
-        else:
-            events["fine_tuning_kept"] = True
-    training_seconds = time.time() - started
 
-    val_metrics = evaluate_samples(model, splits["val"], class_names, size)
-    say(f"Validation accuracy {val_metrics['accuracy']:.1%}.")
+def _refit(model, features, fitted: dict, class_names, config: TrainConfig, say) -> None:
+    """Retrain the head on train + validation crops for the epochs chosen on validation: the
+    saved model then learns from every photo but the test split. (A fine-tuned backbone is
+    kept as it is; only the head is refitted, on features of the fine-tuned backbone.)"""
+    x = np.concatenate([features["train"][0], features["val"][0]])
+    y = np.concatenate([features["train"][1], features["val"][1]])
+    class_weight = _class_weights(y, len(class_names)) if config.class_weights else None
+    say(f"Refit: the head on train + validation ({len(x)} crops, {fitted['head_epochs']} epochs) for the saved model")
+    _fit_head(model, x, y, config, class_weight, epochs=fitted["head_epochs"])
 
-    card = {
-        "format": 1,
+
+def _cross_validate(model, features, splits, scan, config: TrainConfig, fitted: dict, say) -> dict:
+    """K-fold cross-validated accuracy of phase 1 on train + validation pictures: on a small
+    dataset the honest figure, with its interval. Each fold trains the head for the epochs
+    chosen on validation; crops of one photo and near-duplicate photos stay in one fold; each
+    held-out picture is judged on its averaged views, as the saved model will be."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from .data import duplicate_groups
+    from .evaluate import accuracy_interval
+
+    class_names = scan.class_names
+    pictures = splits["train"] + splits["val"]
+    x = np.concatenate([features["train"][0], features["val"][0]])
+    y = np.concatenate([features["train"][1], features["val"][1]])
+    owner = np.concatenate([features["train"][2], features["val"][2] + len(splits["train"])])
+    labels = np.array([class_names.index(s.label) for s in pictures])
+    paths = sorted({s.path for s in pictures})
+    group_of = dict(zip(paths, duplicate_groups(paths, scan.hashes, config.duplicate_distance)))
+    groups = [group_of[s.path] for s in pictures]
+    views = make_dataset(pictures, class_names, config.image_size, config.batch_size, views=config.views)
+    view_features = feature_model(model).predict(views.map(lambda images, labels: images), verbose=0)
+    view_features = view_features.reshape(len(pictures), config.views.count, -1).mean(axis=1)
+    fitted_weights = model.get_weights()
+    correct = np.zeros(len(pictures), dtype=bool)
+    folds = StratifiedGroupKFold(config.folds, shuffle=True, random_state=config.seed)
+    for fold, (_, held) in enumerate(folds.split(labels, labels, groups), 1):
+        train_rows = ~np.isin(owner, held)
+        class_weight = _class_weights(y[train_rows], len(class_names)) if config.class_weights else None
+        _fit_head(model, x[train_rows], y[train_rows], config, class_weight, epochs=fitted["head_epochs"])
+        predicted = np.asarray(head_model(model)(view_features[held], training=False)).argmax(axis=1)
+        correct[held] = predicted == labels[held]
+        say(f"  fold {fold}/{config.folds}: {correct[held].mean():.1%} of {len(held)} pictures")
+    model.set_weights(fitted_weights)
+    interval = accuracy_interval(int(correct.sum()), len(correct))
+    say(f"{config.folds}-fold cross-validated accuracy {correct.mean():.1%} (95% CI {interval[0]:.0%}-{interval[1]:.0%}) "
+        f"on {len(correct)} train + validation pictures")
+    return {"folds": config.folds, "accuracy": float(correct.mean()), "accuracy_interval": interval,
+            "images": len(correct), "note": "phase 1 (the head) only, for the epochs chosen on validation"}
+
+
+def _card(scan, splits, conflicts, config: TrainConfig, fitted: dict, val_metrics: dict, cross_validation, out_dir) -> dict:
+    """Everything serving and evaluation need to know about the model, in one JSON object."""
+    row = get_backbone(config.backbone)
+    return {
+        "format": CARD_FORMAT,
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
-        "backbone": "MobileNetV2 (alpha 1.0), include_top=False",
+        "backbone": config.backbone,
+        "backbone_description": row.description,
         "weights": str(config.weights),
-        "input_size": size,
+        "input_size": config.image_size,
+        "views": config.views.to_dict(),
         "preprocessing": {
-            "resize": "whole picture squashed to a square, OpenCV INTER_AREA (data.prepare_image)",
+            "resize": "picture squashed to a square, OpenCV INTER_AREA; answers average the whole picture and "
+                      "a grid of close-up tiles of it enlarged (views; sasirangan.views.image_views)",
             "input_range": [0.0, 1.0],
-            "normalisation": "inside the model: Rescaling(2, offset=-1) to MobileNetV2's [-1, 1]",
+            "normalisation": f"inside the model: Rescaling({row.scale:g}, offset={row.offset:g})",
         },
-        "classes": class_names,
-        "unknown_class": UNKNOWN_CLASS if UNKNOWN_CLASS in class_names else None,
+        "classes": scan.class_names,
+        "unknown_class": UNKNOWN_CLASS if UNKNOWN_CLASS in scan.class_names else None,
         "class_counts": scan.counts,
         "data_dir": str(scan.root.resolve()),
         "split_counts": {name: len(splits[name]) for name in SPLITS},
@@ -183,19 +338,9 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
         "label_conflicts": [[first, second] for first, second in conflicts],
         "notes": config.notes,
         "config": config.to_dict(),
-        "history": history,
-        "events": {**events, "head_epochs": head_epochs},
-        "training_seconds": round(training_seconds, 1),
+        "history": fitted["history"],
+        "events": fitted["events"],
         "val_metrics": summary_of(val_metrics),
+        "cross_validation": cross_validation,
         "versions": library_versions(),
     }
-    save_model_folder(model, class_names, card, out_dir)
-    say("Calibrating confidences and the unknown threshold on the validation split ...")
-    calibrate_model_folder(out_dir, config.open_set_method, config.target_accept,
-                           loaded=(model, class_names, card), verbose=bool(verbose))
-    say("Evaluating on the test split ...")
-    build_report(out_dir, verbose=bool(verbose))
-    plot_training_curves(history, out_dir / "training_curves.png", head_epochs, events)
-    shutil.rmtree(checkpoints, ignore_errors=True)  # only needed had training broken off
-    say(f"Saved model folder {out_dir}/ (trained in {training_seconds / 60:.1f} min)")
-    return out_dir

@@ -59,13 +59,14 @@ def image_tree(tmp_path):
 
 @pytest.fixture(scope="session")
 def trained_model_dir(tmp_path_factory):
-    """A toy model folder trained once through the CLI (32 px, random init, 1+1 epochs)."""
+    """A toy model folder trained once through the CLI (32 px, random init, 2+1 epochs, 2-fold CV)."""
     from sasirangan.cli import main
 
     root = tmp_path_factory.mktemp("toy")
     data = make_tree(root / "data", per_class=10, size=40)
     out = root / "model"
     code = main(["train", str(data), "--out", str(out), "--image-size", "32", "--weights", "none",
-                 "--head-epochs", "2", "--fine-tune-epochs", "1", "--batch-size", "8", "--quiet"])
+                 "--head-epochs", "2", "--fine-tune-layers", "4", "--fine-tune-epochs", "1", "--crop-passes", "2",
+                 "--folds", "2", "--batch-size", "8", "--quiet"])
     assert code == 0
     return out

@@ -14,6 +14,7 @@ from PIL import Image
 from conftest import ROOT, pattern_image
 from sasirangan import app
 from sasirangan.predict import Prediction, Predictor
+from sasirangan.views import WHOLE
 
 MOTIF_SLUGS = [
     "gigi_haruan", "kembang_kacang", "bayam_raja", "bintang_bahambur", "daun_jaruju", "gelombang",
@@ -137,8 +138,10 @@ class BrightnessPredictor:
     image_size = 8
     scorer = None  # no open-set check
     temperature = 1.0
+    views = WHOLE
     calibrated = Predictor.calibrated
     decide = Predictor.decide
+    outputs = Predictor.outputs
 
     def raw_outputs(self, prepared):
         light = float(prepared.mean())

@@ -7,7 +7,9 @@ from conftest import pattern_image
 from sasirangan.cli import main
 from sasirangan.data import Sample, make_dataset
 from sasirangan.model import load_model_folder
+from sasirangan.evaluate import model_outputs
 from sasirangan.predict import Predictor
+from sasirangan.views import WHOLE, Views
 
 
 def test_train_writes_a_complete_model_folder(trained_model_dir):
@@ -26,6 +28,9 @@ def test_train_writes_a_complete_model_folder(trained_model_dir):
     rows = (evaluation / "predictions.csv").read_text().splitlines()
     assert rows[0] == "file,box,true,predicted,confidence,reason" and len(rows) == 1 + 3
     assert card["calibration"]["temperature"] > 0 and card["open_set"]["method"] == "mahalanobis"
+    assert card["refit"]["on"] == ["train", "val"] and card["views"] == {"grid": 3, "zoom": 2.0}
+    cv = card["cross_validation"]  # --folds 2: judged on all 27 train + validation pictures
+    assert cv["folds"] == 2 and cv["images"] == 27 and cv["accuracy_interval"][0] <= cv["accuracy"] <= cv["accuracy_interval"][1]
     assert (trained_model_dir / "open_set.npz").is_file()
 
 
@@ -80,15 +85,29 @@ def test_predict_json_lines(trained_model_dir, tmp_path, capsys):
     assert lines[1]["file"] == str(bad) and "error" in lines[1] and "label" not in lines[1]
 
 
-def test_predictor_matches_model_on_pipeline_images(trained_model_dir):
+def test_predictor_answers_files_as_the_evaluation_pipeline_does(trained_model_dir):
+    """One image path into the model: the CLI/app Predictor (LiteRT, views averaged one by one)
+    and evaluation/calibration (batched tf.data) give the same outputs for the same file."""
     model, class_names, card = load_model_folder(trained_model_dir)
+    views = Views.from_dict(card["views"])
+    assert views == Views(grid=3, zoom=2.0)
     samples = [Sample.from_json(item, trained_model_dir) for item in card["split"]["test"]]
-    batch = next(iter(make_dataset(samples, class_names, 32, len(samples))))[0]
-    expected = model.predict(batch, verbose=0)
+    expected = model_outputs(model, samples, class_names, 32, views)
     predictor = Predictor(trained_model_dir)
-    for sample, row in zip(samples, expected):
-        np.testing.assert_allclose(predictor.outputs(sample.path)["probabilities"], row, atol=1e-3)
+    for i, sample in enumerate(samples):
+        got = predictor.outputs(sample.path)
+        for key in ("logits", "embedding"):
+            np.testing.assert_allclose(got[key], expected[key][i], atol=2e-3, rtol=1e-3)
         assert predictor.probabilities(sample.path).sum() == pytest.approx(1.0, abs=1e-5)  # calibrated ones too
+    whole = model_outputs(model, samples[:1], class_names, 32, WHOLE)  # the live path's single view agrees too
+    np.testing.assert_allclose(predictor.outputs(samples[0].path, WHOLE)["embedding"], whole["embedding"][0], atol=2e-3, rtol=1e-3)
+
+
+def test_train_checks_settings_before_any_work(image_tree, tmp_path, capsys):
+    assert main(["train", str(image_tree), "--out", str(tmp_path / "m"), "--folds", "1", "--backbone", "resnet9"]) == 2
+    err = capsys.readouterr().err
+    assert "folds must be 0 (off) or at least 2" in err and "backbone must be one of mobilenet_v2" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "m").exists()
 
 
 @pytest.mark.parametrize("argv,match", [

@@ -14,8 +14,16 @@ def _trainable_count(model):
 def test_build_model_parameter_count_matches_recipe():
     model = build_model(5, image_size=224, weights=None)
     model.get_layer("backbone").trainable = False
-    assert model.count_params() == 2_587_205
-    assert _trainable_count(model) == 329_221
+    # MobileNetV2 without top (2,257,984) + standardise (1280 means, 1280 variances, a count) + logits (1280 x 5 + 5)
+    assert model.count_params() == 2_266_950
+    assert _trainable_count(model) == 6_405
+    assert [layer.name for layer in model.layers[-5:]] == ["pooler", "standardise", "dropout_pooled", "logits", "predictions"]
+
+
+def test_build_model_hidden_layer_is_optional():
+    model = build_model(5, image_size=32, weights=None, dense_units=16)
+    model.get_layer("backbone").trainable = False
+    assert _trainable_count(model) == 1280 * 16 + 16 + 16 * 5 + 5
     assert [layer.name for layer in model.layers[-4:]] == ["hidden", "dropout_hidden", "logits", "predictions"]
 
 
