@@ -23,18 +23,18 @@ def seed_keras_cache() -> None:
 
 
 def load_splits(model_dir):
-    """(model, class_names, samples, labels) of a model folder's own train/val/test split, as its
-    card lists them: what open-set scores are fitted on (like `sasirangan calibrate`) and checked on."""
+    """(model, class_names, card, samples, labels) of a model folder's own train/val/test split, as
+    its card lists them: what open-set scores are fitted on (like `sasirangan calibrate`) and checked on."""
     import numpy as np
 
-    from sasirangan.data import SPLITS, Sample
+    from sasirangan.data import SPLITS
     from sasirangan.model import load_model_folder
 
     model, class_names, card = load_model_folder(model_dir)
     index = {name: i for i, name in enumerate(class_names)}
-    samples = {split: [Sample.from_json(item, model_dir) for item in card["split"][split]] for split in SPLITS}
+    samples = {split: card.samples(split, model_dir) for split in SPLITS}
     labels = {split: np.array([index[s.label] for s in items], dtype=int) for split, items in samples.items()}
-    return model, class_names, samples, labels
+    return model, class_names, card, samples, labels
 
 
 def image_files(folder) -> list[Path]:

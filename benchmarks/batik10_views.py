@@ -26,11 +26,11 @@ def main():
     seed_keras_cache()
     import keras
 
-    from sasirangan.data import Sample, load_image, prepare_image
+    from sasirangan.data import load_image, prepare_image
     from sasirangan.model import load_model_folder
 
     model, class_names, card = load_model_folder(args.model)
-    split = {name: [Sample.from_json(item, Path(args.model)) for item in card["split"][name]] for name in card["split"]}
+    split = {name: card.samples(name, args.model) for name in card.split}
 
     whole, tiles, both = [], [], []
     for sample in split["val"]:

@@ -54,7 +54,7 @@ def load_sets(model_dir):
 
     model, class_names, card = load_model_folder(model_dir)
     index = {name: i for i, name in enumerate(class_names)}
-    samples = {split: [Sample.from_json(item, model_dir) for item in card["split"][split]] for split in ("train", "val", "test")}
+    samples = {split: card.samples(split, model_dir) for split in ("train", "val", "test")}
     for name, folder in UNKNOWN_FOLDERS.items():
         samples[name] = [Sample(str(p), "?") for p in sorted(folder.rglob("*")) if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
     return model, samples, np.array([index[s.label] for s in samples["train"]])

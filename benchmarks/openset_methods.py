@@ -33,14 +33,14 @@ def main():
     known = [i for i, name in enumerate(class_names) if name != "unknown"]
     outputs, labels = {}, {}
     for split in ("train", "val", "test"):
-        samples = [Sample.from_json(item, args.model_dir) for item in card["split"][split]]
-        outputs[split] = model_outputs(model, samples, class_names, size)
+        samples = card.samples(split, args.model_dir)
+        outputs[split] = model_outputs(model, samples, class_names, size, card.view_spec)
         labels[split] = np.array([index[s.label] for s in samples])
     negatives = {}
     for folder in args.unknown_dirs:
         files = [p for p in sorted(Path(folder).rglob("*")) if p.is_file()]
         scan_samples = [Sample(str(p), class_names[0]) for p in files if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
-        negatives[Path(folder).name] = model_outputs(model, scan_samples, class_names, size)
+        negatives[Path(folder).name] = model_outputs(model, scan_samples, class_names, size, card.view_spec)
 
     print(f"{'method':<12} " + " ".join(f"{name + ' AUROC':>22} {name + ' rejected':>22}" for name in negatives)
           + f" {'known test rejected':>20}")

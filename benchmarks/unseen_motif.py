@@ -62,17 +62,14 @@ def score_methods(model_dir: Path, unseen_files: list[Path]) -> dict:
 
     from sasirangan.config import UNKNOWN_CLASS
     from sasirangan.data import Sample
-    from sasirangan.model import read_card
     from sasirangan.openset import METHODS, OpenSetScorer
-    from sasirangan.views import Views
 
-    model, class_names, samples, labels = load_splits(model_dir)
+    model, class_names, card, samples, labels = load_splits(model_dir)
     known = [i for i, name in enumerate(class_names) if name != UNKNOWN_CLASS]
     samples["test"] = [s for s, label in zip(samples["test"], labels["test"]) if label in known]
     # The unseen photos need some class name to pass through the pipeline; it is never used.
     samples["unseen"] = [Sample(str(path), class_names[known[0]]) for path in unseen_files]
-    views = Views.from_dict(read_card(model_dir).get("views"))
-    outputs = {name: outputs_of(model, class_names, items, views) for name, items in samples.items()}
+    outputs = {name: outputs_of(model, class_names, items, card.view_spec) for name, items in samples.items()}
 
     figures = {}
     for method in METHODS:

@@ -126,7 +126,7 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
 
     Uses the model's own split manifest: class centres from the training split (no
     augmentation), temperature and threshold from the validation split. Writes
-    `open_set.npz` and `reliability.png`, and the settings into `model_card.json`.
+    the open-set arrays and the reliability diagram, and the settings into the model card.
 
     Args:
         model_dir: the model folder.
@@ -140,27 +140,26 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
     from pathlib import Path
 
     from .config import UNKNOWN_CLASS
-    from .data import Sample
     from .evaluate import model_outputs
-    from .model import load_model_folder, write_card
+    from .card import OPEN_SET_FILE, RELIABILITY_FILE
+    from .model import load_model_folder
     from .openset import OpenSetScorer
     from .plots import plot_reliability
-    from .views import Views
 
     model_dir = Path(model_dir)
     model, class_names, card = loaded or load_model_folder(model_dir)
-    if card.get("refit") and verbose:
+    if card.refit and verbose:
         print("Warning: this model was refit on train + validation, so it has seen the validation photos; a temperature "
               "and threshold fitted on them now are too optimistic. Retrain to calibrate it honestly.")
     size = int(model.input_shape[1])
     index = {name: i for i, name in enumerate(class_names)}
     outputs, labels = {}, {}
     for split in ("train", "val"):
-        samples = [Sample.from_json(item, model_dir) for item in card["split"][split]]
+        samples = card.samples(split, model_dir)
         missing = [s.path for s in samples if not Path(s.path).is_file()]
         if missing:
             raise FileNotFoundError(f"Calibration needs the model's training photos; {missing[0]} is gone.")
-        outputs[split] = model_outputs(model, samples, class_names, size, Views.from_dict(card.get("views")))
+        outputs[split] = model_outputs(model, samples, class_names, size, card.view_spec)
         labels[split] = np.array([index[s.label] for s in samples])
 
     scaler = TemperatureScaler().fit(outputs["val"]["logits"], labels["val"])
@@ -169,13 +168,13 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
     known = [i for i, name in enumerate(class_names) if name != UNKNOWN_CLASS]
     scorer = OpenSetScorer(method, target_accept, known).fit(outputs["train"], labels["train"], outputs["val"], labels["val"])
 
-    np.savez(model_dir / "open_set.npz", **scorer.arrays())
+    np.savez(model_dir / OPEN_SET_FILE, **scorer.arrays())
     plot_reliability(softmax(outputs["val"]["logits"]), scaler.transform(outputs["val"]["logits"]), labels["val"],
-                     model_dir / "reliability.png", "validation split")
-    card["calibration"] = {"temperature": scaler.temperature_, "fitted_on": "validation split",
-                           "val_ece_before": before, "val_ece_after": after}
-    card["open_set"] = scorer.to_dict()
-    write_card(card, model_dir)
+                     model_dir / RELIABILITY_FILE, "validation split")
+    card.calibration = {"temperature": scaler.temperature_, "fitted_on": "validation split",
+                        "val_ece_before": before, "val_ece_after": after}
+    card.open_set = scorer.to_dict()
+    card.save(model_dir)
     if verbose:
         print(f"Calibrated: temperature {scaler.temperature_:.2f} (validation ECE {before:.1%} -> {after:.1%}); "
               f"open-set '{method}' threshold {scorer.threshold_:.3g} accepts {target_accept:.0%} of known validation images")

@@ -1,7 +1,8 @@
-"""The transfer model (a backbone from `backbones`), and the model folder that carries it between tools.
+"""The transfer model (a backbone from `backbones`), and saving and loading its model folder.
 
 A model folder holds `model.keras`, `class_names.json` (output order), `model_card.json`
-(everything serving and evaluation need) and `model.tflite` (the fast serving export).
+(everything serving and evaluation need: `card.ModelCard`, which owns the file names) and
+`model.tflite` (the fast serving export).
 """
 
 from __future__ import annotations
@@ -9,11 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-MODEL_FILE = "model.keras"
-CLASS_NAMES_FILE = "class_names.json"
-CARD_FILE = "model_card.json"
-TFLITE_FILE = "model.tflite"
-CARD_FORMAT = 2  # 2: views, backbone key, refit; format-1 cards still load (whole picture only)
+from .card import CLASS_NAMES_FILE, MODEL_FILE, TFLITE_FILE, ModelCard
 from .backbones import BACKBONES, DEFAULT_BACKBONE, get_backbone
 
 WEIGHT_CHOICES = ("imagenet", "none", "<path to .h5 file>")
@@ -163,7 +160,7 @@ def export_tflite(model, path) -> Path:
     return path
 
 
-def save_model_folder(model, class_names, card: dict, model_dir) -> Path:
+def save_model_folder(model, class_names, card: ModelCard, model_dir) -> Path:
     """Write model.keras, class_names.json, model_card.json and model.tflite into a folder."""
     import keras
 
@@ -175,18 +172,9 @@ def save_model_folder(model, class_names, card: dict, model_dir) -> Path:
     weights_only.set_weights(model.get_weights())
     weights_only.save(model_dir / MODEL_FILE)
     (model_dir / CLASS_NAMES_FILE).write_text(json.dumps(list(class_names), indent=2))
-    write_card(card, model_dir)
+    card.save(model_dir)
     export_tflite(model, model_dir / TFLITE_FILE)
     return model_dir
-
-
-def write_card(card: dict, model_dir) -> None:
-    (Path(model_dir) / CARD_FILE).write_text(json.dumps(card, indent=2, default=str))
-
-
-def read_card(model_dir) -> dict:
-    path = Path(model_dir) / CARD_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def load_model_folder(model_dir):
@@ -194,7 +182,8 @@ def load_model_folder(model_dir):
 
     Raises:
         FileNotFoundError: the folder, model.keras or class_names.json is missing.
-        ValueError: the class list does not match the model's number of outputs.
+        ValueError: the class list does not match the model's number of outputs, or the
+            card is unreadable or newer than this version reads.
     """
     import keras
 
@@ -220,5 +209,4 @@ def load_model_folder(model_dir):
             f"{model_dir / CLASS_NAMES_FILE} lists {len(class_names)} classes but the model has {outputs} outputs. "
             "The class list must be the one saved with this model; retrain or restore the matching file."
         )
-    return model, class_names, read_card(model_dir)
-
+    return model, class_names, ModelCard.load(model_dir, class_names, int(model.input_shape[1]))

@@ -18,10 +18,10 @@ from .calibrate import softmax
 from .config import UNKNOWN_CLASS
 from .data import load_image
 from .views import Views, average_outputs, image_views
-from .model import TFLITE_FILE, export_tflite, load_model_folder
+from .card import OPEN_SET_FILE, TFLITE_FILE
+from .model import export_tflite, load_model_folder
 from .openset import OpenSetScorer
 
-OPEN_SET_FILE = "open_set.npz"
 REASON_UNKNOWN_CLASS = "the model's 'unknown' class won: it looks like the non-motif pictures it was trained on"
 REASON_LOW_SCORE = "looks unlike every motif in training (its open-set score is below the model's threshold)"
 
@@ -69,14 +69,14 @@ class Predictor:
         self.model_dir = Path(model_dir)
         self.model, self.class_names, self.card = load_model_folder(self.model_dir)
         self.image_size = int(self.model.input_shape[1])
-        self.temperature = float(self.card.get("calibration", {}).get("temperature", 1.0))
-        self.views = Views.from_dict(self.card.get("views"))  # what uploads and files are averaged over
+        self.temperature = self.card.temperature
+        self.views = self.card.view_spec  # what uploads and files are averaged over
         self.scorer = self._open_scorer()
         self._lock = threading.Lock()  # a LiteRT interpreter serves one call at a time
         self.backend = self._open_backend(backend)
 
     def _open_scorer(self) -> OpenSetScorer | None:
-        settings = self.card.get("open_set")
+        settings = self.card.open_set
         if not settings or settings.get("threshold") is None:
             return None  # an uncalibrated model rejects through its unknown class only
         path = self.model_dir / OPEN_SET_FILE

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .card import CURVES_FILE, EVALUATION_DIR, RELIABILITY_FILE, ModelCard
 from .calibrate import ece_interval, ece_of_calibrated_model, expected_calibration_error, softmax
 from .config import UNKNOWN_CLASS
 from .data import ImageError, Sample, load_image, near_duplicate_pairs, perceptual_hash, scan_folder
@@ -129,9 +130,9 @@ def rejection_metrics(predictor: Predictor, known_outputs: dict, known_labels, u
     }
 
 
-def leakage_pairs(model_dir: Path, card: dict, max_distance: int) -> list[tuple[str, str, str, str]]:
+def leakage_pairs(model_dir: Path, card: ModelCard, max_distance: int) -> list[tuple[str, str, str, str]]:
     """Near-duplicate pairs across splits (should be none), and crops overlapping across splits."""
-    samples = {split: [Sample.from_json(item, model_dir) for item in card["split"][split]] for split in ("train", "val", "test")}
+    samples = {split: card.samples(split, model_dir) for split in ("train", "val", "test")}
     pairs = []
     whole = [(split, s.path) for split, items in samples.items() for s in items if not s.box]
     hashes = {}
@@ -183,7 +184,6 @@ def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbos
     Returns:
         The metrics dictionary also saved as metrics.json.
     """
-    from .model import write_card
     from .plots import plot_confusion_matrix, plot_gallery, plot_reliability, plot_roc, plot_training_curves
 
     model_dir = Path(model_dir)
@@ -191,17 +191,16 @@ def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbos
     names, card = predictor.class_names, predictor.card
     images = _Images()
     if data_dir is None:
-        split = card.get("split", {}).get("test")
-        if not split:
+        samples = card.samples("test", model_dir)
+        if not samples:
             raise ValueError(f"{model_dir} has no saved test split; pass a DATA_DIR to evaluate on.")
-        samples = [Sample.from_json(item, model_dir) for item in split]
         missing = [s.path for s in samples if not Path(s.path).is_file()]
         if missing:
             raise FileNotFoundError(
                 f"{len(missing)} test image(s) of this model are gone (first: {missing[0]}). The model was "
-                f"trained on '{card.get('data_dir')}'; pass DATA_DIR to evaluate on another folder.")
+                f"trained on '{card.data_dir}'; pass DATA_DIR to evaluate on another folder.")
         label = "the model's test split"
-        out_dir = Path(out_dir or model_dir / "evaluation")
+        out_dir = Path(out_dir or model_dir / EVALUATION_DIR)
     else:
         scan = scan_folder(data_dir)
         strangers = sorted(set(scan.class_names) - set(names))
@@ -256,7 +255,7 @@ def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbos
         changed = _decisions(predictor, _run(predictor, [perturb(rgb, i) for i, rgb in enumerate(crops)]))
         metrics["robustness"][name] = float(np.mean([d.label == names[t] for d, t in zip(changed, y_true)]))
 
-    leaks = leakage_pairs(model_dir, card, card.get("config", {}).get("duplicate_distance", 6)) if data_dir is None else []
+    leaks = leakage_pairs(model_dir, card, card.config.get("duplicate_distance", 6)) if data_dir is None else []
     metrics["leakage_pairs"] = len(leaks)
 
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -265,10 +264,9 @@ def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbos
         writer = csv.writer(handle)
         writer.writerow(["true \\ answered", *decision_names])
         writer.writerows([name, *row] for name, row in zip(decision_names, decision_matrix.tolist()))
-    plot_reliability(softmax(outputs["logits"]), calibrated, y_true, out_dir / "reliability.png", "evaluated images")
-    if card.get("history"):
-        events = card.get("events", {})
-        plot_training_curves(card["history"], out_dir / "training_curves.png", events.get("head_epochs"), events)
+    plot_reliability(softmax(outputs["logits"]), calibrated, y_true, out_dir / RELIABILITY_FILE, "evaluated images")
+    if card.history:
+        plot_training_curves(card.history, out_dir / CURVES_FILE, card.events.get("head_epochs"), card.events)
     with open(out_dir / "predictions.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "box", "true", "predicted", "confidence", "reason"])
@@ -282,12 +280,12 @@ def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbos
                  out_dir / "worst_mistakes.png")
     _write_markdown(out_dir, label, metrics, names, leaks, card)
     if data_dir is None:
-        card["test_metrics"] = {**summary_of(metrics), "accuracy_with_rejection": metrics["accuracy_with_rejection"],
+        card.test_metrics = {**summary_of(metrics), "accuracy_with_rejection": metrics["accuracy_with_rejection"],
                                 "known_rejected": metrics["known_rejected"], "ece_after": metrics["ece_after"],
                                 "accuracy_interval": metrics["accuracy_interval"],
                                 "ece_after_interval": metrics["ece_after_interval"],
                                 "ece_if_calibrated": metrics["ece_if_calibrated"]}
-        write_card(card, model_dir)
+        card.save(model_dir)
     if verbose:
         print(format_summary(metrics, names, label))
         print(f"  with rejection: accuracy {metrics['accuracy_with_rejection']:.1%}, known images rejected "
@@ -306,8 +304,8 @@ def format_calibrated_reference(metrics: dict) -> str:
     return f"a perfectly calibrated model would measure {mean:.0%}, up to {upper:.0%}, on {metrics['images']} images"
 
 
-def _write_markdown(out_dir: Path, label: str, metrics: dict, names, leaks, card: dict) -> None:
-    lines = [f"# Evaluation report", "", f"Model trained {card.get('created', '?')}; evaluated on {label} "
+def _write_markdown(out_dir: Path, label: str, metrics: dict, names, leaks, card: ModelCard) -> None:
+    lines = ["# Evaluation report", "", f"Model trained {card.created or '?'}; evaluated on {label} "
              f"({metrics['images']} images).", "",
              "## Summary", "", "| measure | value |", "|---|---|",
              f"| accuracy (best class, no rejection) | {metrics['accuracy']:.1%}{format_interval(metrics['accuracy_interval'])} |",
@@ -332,9 +330,9 @@ def _write_markdown(out_dir: Path, label: str, metrics: dict, names, leaks, card
         lines.append(f"| *{average.replace('_', ' ')}* | {row['precision']:.2f} | {row['recall']:.2f} | {row['f1-score']:.2f} | "
                      f"{int(row['support'])} | |")
     lines += ["", "## Figures", "", "![confusion matrix](confusion_matrix.png)", "", "![ROC curves](roc.png)", "",
-              "![reliability diagram](reliability.png)", ""]
-    if (out_dir / "training_curves.png").is_file():
-        lines += ["![training curves](training_curves.png)", "",
+              f"![reliability diagram]({RELIABILITY_FILE})", ""]
+    if (out_dir / CURVES_FILE).is_file():
+        lines += [f"![training curves]({CURVES_FILE})", "",
                   "Grey dotted line: fine-tuning starts; orange: learning rate reduced; red: early stopping.", ""]
     lines += ["## Rejection of pictures that are not known motifs", ""]
     if metrics["rejection"]:
@@ -353,7 +351,7 @@ def _write_markdown(out_dir: Path, label: str, metrics: dict, names, leaks, card
         lines += [f"- {a} ({sa}) ~ {b} ({sb})" for sa, a, sb, b in leaks[:50]]
     else:
         lines.append("No near-duplicate pairs across train/val/test (perceptual hash), and no crop overlaps another split's.")
-    conflicts = card.get("label_conflicts", [])
+    conflicts = card.label_conflicts
     if conflicts:
         lines += ["", f"{len(conflicts)} pair(s) of near-identical training images are filed under different classes "
                   "(one label of each pair is probably wrong; check them):", ""]

@@ -23,7 +23,8 @@ from .config import UNKNOWN_CLASS, TrainConfig
 from .backbones import get_backbone
 from .data import SPLITS, Sample, make_dataset, scan_folder, split_samples
 from .evaluate import evaluate_samples, summary_of
-from .model import CARD_FORMAT, build_model, feature_model, head_model, save_model_folder
+from .card import CURVES_FILE, ModelCard
+from .model import build_model, feature_model, head_model, save_model_folder
 from .plots import plot_training_curves
 from .report import build_report
 
@@ -121,16 +122,16 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
         if fitted["events"].get("fine_tuning_kept"):  # the backbone moved: the crops' features must be computed again
             features = _crop_features(model, splits, class_names, config, say)
         _refit(model, features, fitted, class_names, config, say)
-        card["refit"] = {"on": ["train", "val"], "head_epochs": fitted["head_epochs"],
-                         "note": "temperature and unknown threshold were fitted on validation before the refit"}
-    card["training_seconds"] = round(time.time() - started, 1)
+        card.refit = {"on": ["train", "val"], "head_epochs": fitted["head_epochs"],
+                      "note": "temperature and unknown threshold were fitted on validation before the refit"}
+    card.training_seconds = round(time.time() - started, 1)
     save_model_folder(model, class_names, card, out_dir)
     say("Evaluating on the test split ...")
     build_report(out_dir, verbose=bool(verbose))
     events = fitted["events"]
-    plot_training_curves(fitted["history"], out_dir / "training_curves.png", events["head_epochs"], events)
+    plot_training_curves(fitted["history"], out_dir / CURVES_FILE, events["head_epochs"], events)
     shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)  # only needed had training broken off
-    say(f"Saved model folder {out_dir}/ (trained in {card['training_seconds'] / 60:.1f} min)")
+    say(f"Saved model folder {out_dir}/ (trained in {card.training_seconds / 60:.1f} min)")
     return out_dir
 
 
@@ -188,8 +189,6 @@ def _indexed(samples) -> list[Sample]:
 def _fit_head(model, x, y, config: TrainConfig, class_weight, validation=None, epochs=None, verbose=0):
     """Phase 1: the head on frozen features, with EarlyStopping and ReduceLROnPlateau when a
     validation set is given, else for a fixed number of epochs (the refit)."""
-    import keras
-
     head = head_model(model)
     model.get_layer("standardise").adapt(x)
     _compile(head, config.head_learning_rate, model.output_shape[-1])
@@ -201,8 +200,6 @@ def _fit_head(model, x, y, config: TrainConfig, class_weight, validation=None, e
 
 def _fit(model, features, splits, class_names, config: TrainConfig, out_dir: Path, verbose: int) -> dict:
     """Phase 1 (head on frozen crop features), then phase 2 (fine-tuning) if configured."""
-    import keras
-
     say = print if verbose else (lambda *a, **k: None)
     x, y, _ = features["train"]
     class_weight = _class_weights(y, len(class_names)) if config.class_weights else None
@@ -310,37 +307,36 @@ def _cross_validate(model, features, splits, scan, config: TrainConfig, fitted: 
             "images": len(correct), "note": "phase 1 (the head) only, for the epochs chosen on validation"}
 
 
-def _card(scan, splits, conflicts, config: TrainConfig, fitted: dict, val_metrics: dict, cross_validation, out_dir) -> dict:
-    """Everything serving and evaluation need to know about the model, in one JSON object."""
+def _card(scan, splits, conflicts, config: TrainConfig, fitted: dict, val_metrics: dict, cross_validation,
+          out_dir) -> ModelCard:
+    """What the model folder will say about this model (calibration and metrics come later)."""
     row = get_backbone(config.backbone)
-    return {
-        "format": CARD_FORMAT,
-        "created": datetime.datetime.now().isoformat(timespec="seconds"),
-        "backbone": config.backbone,
-        "backbone_description": row.description,
-        "weights": str(config.weights),
-        "input_size": config.image_size,
-        "views": config.views.to_dict(),
-        "preprocessing": {
+    return ModelCard(
+        classes=scan.class_names,
+        input_size=config.image_size,
+        backbone=config.backbone,
+        views=config.views.to_dict(),
+        created=datetime.datetime.now().isoformat(timespec="seconds"),
+        backbone_description=row.description,
+        weights=str(config.weights),
+        preprocessing={
             "resize": "picture squashed to a square, OpenCV INTER_AREA; answers average the whole picture and "
                       "a grid of close-up tiles of it enlarged (views; sasirangan.views.image_views)",
             "input_range": [0.0, 1.0],
             "normalisation": f"inside the model: Rescaling({row.scale:g}, offset={row.offset:g})",
         },
-        "classes": scan.class_names,
-        "unknown_class": UNKNOWN_CLASS if UNKNOWN_CLASS in scan.class_names else None,
-        "class_counts": scan.counts,
-        "data_dir": str(scan.root.resolve()),
-        "split_counts": {name: len(splits[name]) for name in SPLITS},
-        "split_paths_relative_to": "the model folder",
-        "split": {name: [s.to_json(out_dir) for s in splits[name]] for name in SPLITS},
-        "skipped_files": [[path, reason] for path, reason in scan.skipped],
-        "label_conflicts": [[first, second] for first, second in conflicts],
-        "notes": config.notes,
-        "config": config.to_dict(),
-        "history": fitted["history"],
-        "events": fitted["events"],
-        "val_metrics": summary_of(val_metrics),
-        "cross_validation": cross_validation,
-        "versions": library_versions(),
-    }
+        unknown_class=UNKNOWN_CLASS if UNKNOWN_CLASS in scan.class_names else None,
+        class_counts=scan.counts,
+        data_dir=str(scan.root.resolve()),
+        split_counts={name: len(splits[name]) for name in SPLITS},
+        split={name: [s.to_json(out_dir) for s in splits[name]] for name in SPLITS},
+        skipped_files=[[path, reason] for path, reason in scan.skipped],
+        label_conflicts=[[first, second] for first, second in conflicts],
+        notes=config.notes,
+        config=config.to_dict(),
+        history=fitted["history"],
+        events=fitted["events"],
+        val_metrics=summary_of(val_metrics),
+        cross_validation=cross_validation,
+        versions=library_versions(),
+    )

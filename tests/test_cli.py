@@ -5,7 +5,6 @@ import pytest
 
 from conftest import pattern_image
 from sasirangan.cli import main
-from sasirangan.data import Sample, make_dataset
 from sasirangan.model import load_model_folder
 from sasirangan.evaluate import model_outputs
 from sasirangan.predict import Predictor
@@ -89,9 +88,9 @@ def test_predictor_answers_files_as_the_evaluation_pipeline_does(trained_model_d
     """One image path into the model: the CLI/app Predictor (LiteRT, views averaged one by one)
     and evaluation/calibration (batched tf.data) give the same outputs for the same file."""
     model, class_names, card = load_model_folder(trained_model_dir)
-    views = Views.from_dict(card["views"])
+    views = card.view_spec
     assert views == Views(grid=3, zoom=2.0)
-    samples = [Sample.from_json(item, trained_model_dir) for item in card["split"]["test"]]
+    samples = card.samples("test", trained_model_dir)
     expected = model_outputs(model, samples, class_names, 32, views)
     predictor = Predictor(trained_model_dir)
     for i, sample in enumerate(samples):

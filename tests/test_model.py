@@ -3,7 +3,9 @@ import json
 import numpy as np
 import pytest
 
+from sasirangan.card import CARD_FILE, CARD_FORMAT, ModelCard
 from sasirangan.model import build_model, load_model_folder, save_model_folder
+from sasirangan.views import WHOLE
 from sasirangan.predict import Predictor
 
 
@@ -45,7 +47,7 @@ def test_build_model_rejects_bad_shapes(kwargs, match):
 def saved_folder(tmp_path_factory):
     model = build_model(3, image_size=32, weights=None)
     folder = tmp_path_factory.mktemp("saved") / "model"
-    save_model_folder(model, ["a", "b", "unknown"], {"input_size": 32}, folder)
+    save_model_folder(model, ["a", "b", "unknown"], ModelCard(classes=["a", "b", "unknown"], input_size=32), folder)
     return model, folder
 
 
@@ -54,7 +56,7 @@ def test_save_load_round_trip_gives_identical_predictions(saved_folder):
     batch = np.random.default_rng(0).random((4, 32, 32, 3), dtype=np.float32)
     loaded, class_names, card = load_model_folder(folder)
     np.testing.assert_allclose(loaded.predict(batch, verbose=0), model.predict(batch, verbose=0), atol=1e-6)
-    assert class_names == ["a", "b", "unknown"] and card["input_size"] == 32
+    assert class_names == ["a", "b", "unknown"] and card.input_size == 32
     assert sorted(p.name for p in folder.iterdir()) == ["class_names.json", "model.keras", "model.tflite", "model_card.json"]
 
 
@@ -105,8 +107,26 @@ def test_saved_model_carries_no_optimizer_state(tmp_path):
     model = build_model(3, image_size=32, weights=None)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(np.zeros((2, 32, 32, 3), np.float32), np.array([0, 1]), verbose=0)
-    save_model_folder(model, ["a", "b", "c"], {}, tmp_path / "m")
+    save_model_folder(model, ["a", "b", "c"], ModelCard(classes=["a", "b", "c"], input_size=32), tmp_path / "m")
     with zipfile.ZipFile(tmp_path / "m" / "model.keras") as archive:
         archive.extract("model.weights.h5", tmp_path)
     with h5py.File(tmp_path / "model.weights.h5") as weights:
         assert "optimizer" not in weights
+
+
+def test_model_card_round_trip_keeps_unknown_keys(tmp_path):
+    card = ModelCard(classes=["a", "b"], input_size=32, views={"grid": 3, "zoom": 2.0}, extra={"from_the_future": 1})
+    card.save(tmp_path)
+    loaded = ModelCard.load(tmp_path, ["a", "b"], 32)
+    assert loaded == card and loaded.view_spec.count == 10 and loaded.temperature == 1.0
+
+
+def test_model_card_from_a_newer_version_is_refused(tmp_path):
+    (tmp_path / CARD_FILE).write_text(json.dumps({"format": CARD_FORMAT + 1, "classes": ["a", "b"]}))
+    with pytest.raises(ValueError, match="newer than this sasirangan reads"):
+        ModelCard.load(tmp_path, ["a", "b"], 32)
+
+
+def test_older_card_without_views_answers_on_the_whole_picture(tmp_path):
+    (tmp_path / CARD_FILE).write_text(json.dumps({"format": 1, "classes": ["a", "b"], "input_size": 224}))
+    assert ModelCard.load(tmp_path, ["a", "b"], 224).view_spec == WHOLE
