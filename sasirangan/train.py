@@ -152,32 +152,38 @@ def _scan(data_dir, config: TrainConfig, say):
 
 
 def _crop_features(model, splits, class_names, config: TrainConfig, say) -> dict:
-    """Pooled backbone features of random multi-scale crops (train and val pictures) and of
-    each picture's evaluation views: computed once, since phase 1 keeps the backbone frozen.
+    """Pooled backbone features of what phase 1 trains on, computed once (the backbone is
+    frozen): for each train and val picture, `crop_passes` random crops between close-up and
+    whole-picture scale with the camera-like augmentation, plus its evaluation views (the whole
+    picture and its close-ups, exactly what the model will be asked about).
 
-    Returns {split: (features of crops, labels, picture index of each crop)} plus
-    {"val_views": (features averaged over each val picture's views, labels)}.
+    Returns {split: (features, labels, picture index of each row)} for "train" and "val", and
+    {split + "_views": (features averaged over each picture's views, labels)}: how the model
+    will see each picture, for early stopping and cross-validation.
     """
     extractor = feature_model(model)
+    views = config.views
     result = {}
     for split in ("train", "val"):
         samples = splits[split]
-        say(f"Computing features of {config.crop_passes} random crops of each of the {len(samples)} {split} pictures ...")
-        dataset = make_dataset(_indexed(samples), [str(i) for i in range(len(samples))], config.image_size,
-                               config.batch_size, training=True, augment=config.augment, seed=config.seed,
-                               hue=config.hue, blur=config.blur, views=config.views, passes=config.crop_passes)
+        say(f"Computing features of {config.crop_passes} random crops and {views.count} views of each of the "
+            f"{len(samples)} {split} pictures ...")
+        crops = make_dataset(_indexed(samples), [str(i) for i in range(len(samples))], config.image_size,
+                             config.batch_size, training=True, augment=config.augment, seed=config.seed,
+                             hue=config.hue, blur=config.blur, views=views, passes=config.crop_passes)
         features, owners = [], []
-        for images, picture in dataset:
+        for images, picture in crops:
             features.append(extractor(images, training=False).numpy())
             owners.append(picture.numpy())
+        per_view = make_dataset(samples, class_names, config.image_size, config.batch_size, views=views)
+        view_features = extractor.predict(per_view.map(lambda images, labels: images), verbose=0)
+        features.append(view_features)
+        owners.append(np.repeat(np.arange(len(samples)), views.count))
         owners = np.concatenate(owners)
         labels = np.array([class_names.index(samples[i].label) for i in owners])
         result[split] = (np.concatenate(features), labels, owners)
-    val = splits["val"]
-    per_view = make_dataset(val, class_names, config.image_size, config.batch_size, views=config.views)
-    view_features = extractor.predict(per_view.map(lambda images, labels: images), verbose=0)
-    result["val_views"] = (view_features.reshape(len(val), config.views.count, -1).mean(axis=1),
-                           np.array([class_names.index(s.label) for s in val]))
+        result[f"{split}_views"] = (view_features.reshape(len(samples), views.count, -1).mean(axis=1),
+                                    np.array([class_names.index(s.label) for s in samples]))
     return result
 
 
@@ -203,7 +209,7 @@ def _fit(model, features, splits, class_names, config: TrainConfig, out_dir: Pat
     say = print if verbose else (lambda *a, **k: None)
     x, y, _ = features["train"]
     class_weight = _class_weights(y, len(class_names)) if config.class_weights else None
-    say(f"Phase 1: training the head on {len(x)} crops ({config.head_epochs} epochs at most, backbone frozen)")
+    say(f"Phase 1: training the head on {len(x)} crops and views ({config.head_epochs} epochs at most, backbone frozen)")
     history = _fit_head(model, x, y, config, class_weight, validation=features["val_views"], verbose=verbose)
     head_epochs = int(np.argmin(history["val_loss"])) + 1  # the epoch EarlyStopping restored
     events = {"lr_reductions": _lr_reductions(history, 0),
@@ -263,7 +269,7 @@ def _refit(model, features, fitted: dict, class_names, config: TrainConfig, say)
     x = np.concatenate([features["train"][0], features["val"][0]])
     y = np.concatenate([features["train"][1], features["val"][1]])
     class_weight = _class_weights(y, len(class_names)) if config.class_weights else None
-    say(f"Refit: the head on train + validation ({len(x)} crops, {fitted['head_epochs']} epochs) for the saved model")
+    say(f"Refit: the head on train + validation ({len(x)} crops and views, {fitted['head_epochs']} epochs) for the saved model")
     _fit_head(model, x, y, config, class_weight, epochs=fitted["head_epochs"])
 
 
@@ -286,9 +292,7 @@ def _cross_validate(model, features, splits, scan, config: TrainConfig, fitted: 
     paths = sorted({s.path for s in pictures})
     group_of = dict(zip(paths, duplicate_groups(paths, scan.hashes, config.duplicate_distance)))
     groups = [group_of[s.path] for s in pictures]
-    views = make_dataset(pictures, class_names, config.image_size, config.batch_size, views=config.views)
-    view_features = feature_model(model).predict(views.map(lambda images, labels: images), verbose=0)
-    view_features = view_features.reshape(len(pictures), config.views.count, -1).mean(axis=1)
+    view_features = np.concatenate([features["train_views"][0], features["val_views"][0]])
     fitted_weights = model.get_weights()
     correct = np.zeros(len(pictures), dtype=bool)
     folds = StratifiedGroupKFold(config.folds, shuffle=True, random_state=config.seed)
