@@ -20,24 +20,13 @@ import json
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from _common import SHARED, seed_keras_cache
+from feature_probe import close_up_tiles  # the probe's close-ups: the photo scaled to 448 px on its short side
 
 ROOT = Path(__file__).resolve().parents[1]
 BATIK = SHARED / "datasets" / "batik10"
-
-
-def close_up_tiles(rgb, side=224, grid=3):
-    """A 3x3 grid of side-px tiles from the photo scaled so its short side is 2*side: texture up close."""
-    height, width = rgb.shape[:2]
-    scale = 2 * side / min(height, width)
-    big = cv2.resize(rgb, (max(2 * side, round(width * scale)), max(2 * side, round(height * scale))),
-                     interpolation=cv2.INTER_AREA)
-    rows = np.linspace(0, big.shape[0] - side, grid).astype(int)
-    cols = np.linspace(0, big.shape[1] - side, grid).astype(int)
-    return [big[r : r + side, c : c + side] for r in rows for c in cols]
 
 
 def probe_features(paths, cache: Path) -> dict[str, np.ndarray]:
