@@ -24,7 +24,7 @@ from .backbones import get_backbone
 from .data import SPLITS, Sample, make_dataset, scan_folder, split_samples
 from .evaluate import evaluate_samples, summary_of
 from .card import CURVES_FILE, ModelCard
-from .model import build_model, feature_model, head_model, save_model_folder
+from .model import build_model, feature_model, head_layers, head_model, save_model_folder
 from .plots import plot_training_curves
 from .report import build_report
 
@@ -209,13 +209,15 @@ def _fit(model, features, splits, class_names, config: TrainConfig, out_dir: Pat
     say = print if verbose else (lambda *a, **k: None)
     x, y, _ = features["train"]
     class_weight = _class_weights(y, len(class_names)) if config.class_weights else None
+    initial_head = [layer.get_weights() for layer in head_layers(model)]  # the refit and each fold start afresh
     say(f"Phase 1: training the head on {len(x)} crops and views ({config.head_epochs} epochs at most, backbone frozen)")
     history = _fit_head(model, x, y, config, class_weight, validation=features["val_views"], verbose=verbose)
     head_epochs = int(np.argmin(history["val_loss"])) + 1  # the epoch EarlyStopping restored
     events = {"lr_reductions": _lr_reductions(history, 0),
               "early_stops": [len(history["loss"])] if len(history["loss"]) < config.head_epochs else [],
               "head_epochs": len(history["loss"])}
-    fitted = {"history": history, "head_epochs": head_epochs, "events": events, "class_weight": class_weight}
+    fitted = {"history": history, "head_epochs": head_epochs, "events": events, "class_weight": class_weight,
+              "initial_head": initial_head}
     if config.fine_tune_layers > 0 and config.fine_tune_epochs > 0:
         _fine_tune(model, splits, class_names, config, fitted, out_dir, verbose)
     return fitted
@@ -270,7 +272,15 @@ def _refit(model, features, fitted: dict, class_names, config: TrainConfig, say)
     y = np.concatenate([features["train"][1], features["val"][1]])
     class_weight = _class_weights(y, len(class_names)) if config.class_weights else None
     say(f"Refit: the head on train + validation ({len(x)} crops and views, {fitted['head_epochs']} epochs) for the saved model")
+    _reset_head(model, fitted)
     _fit_head(model, x, y, config, class_weight, epochs=fitted["head_epochs"])
+
+
+def _reset_head(model, fitted: dict) -> None:
+    """Back to the head's initial weights: a refit or a fold must not start from a head that
+    has already seen the pictures it is judged on."""
+    for layer, weights in zip(head_layers(model), fitted["initial_head"]):
+        layer.set_weights(weights)
 
 
 def _cross_validate(model, features, splits, scan, config: TrainConfig, fitted: dict, say) -> dict:
@@ -299,6 +309,7 @@ def _cross_validate(model, features, splits, scan, config: TrainConfig, fitted: 
     for fold, (_, held) in enumerate(folds.split(labels, labels, groups), 1):
         train_rows = ~np.isin(owner, held)
         class_weight = _class_weights(y[train_rows], len(class_names)) if config.class_weights else None
+        _reset_head(model, fitted)
         _fit_head(model, x[train_rows], y[train_rows], config, class_weight, epochs=fitted["head_epochs"])
         predicted = np.asarray(head_model(model)(view_features[held], training=False)).argmax(axis=1)
         correct[held] = predicted == labels[held]
