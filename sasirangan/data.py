@@ -501,12 +501,15 @@ def random_crop(image, image_size: int, smallest: float, seed: int = 0):
     """
     import tensorflow as tf
 
-    side = tf.sqrt(tf.random.uniform([], smallest * smallest, 1.0, seed=seed))
-    aspect = tf.exp(tf.random.uniform([], -0.2877, 0.2877, seed=seed))  # log(3/4) .. log(4/3)
+    # One draw of four numbers: separate ops with the same seed would draw the same number,
+    # tying a crop's size to its position (every crop would lean to the top-left).
+    draw = tf.random.uniform([4], seed=seed)
+    side = tf.sqrt(smallest * smallest + draw[0] * (1.0 - smallest * smallest))
+    aspect = tf.exp(0.2877 * (2.0 * draw[1] - 1.0))  # log(3/4) .. log(4/3)
     height = tf.minimum(1.0, side / tf.sqrt(aspect))
     width = tf.minimum(1.0, side * tf.sqrt(aspect))
-    top = tf.random.uniform([], 0.0, 1.0 - height + 1e-6, seed=seed)
-    left = tf.random.uniform([], 0.0, 1.0 - width + 1e-6, seed=seed)
+    top = draw[2] * (1.0 - height)
+    left = draw[3] * (1.0 - width)
     box = tf.stack([top, left, top + height, left + width])[None]
     return tf.image.crop_and_resize(image[None], box, [0], [image_size, image_size], method="bilinear")[0]
 

@@ -16,6 +16,7 @@ from sasirangan.data import (
     scan_folder,
     split_samples,
 )
+from sasirangan.views import Views, image_views
 
 
 # ----------------------------------------------------------------- load_image
@@ -284,3 +285,18 @@ def test_pipeline_matches_prepare_image(image_tree):
     for image, sample in zip(batch, samples):
         np.testing.assert_allclose(image, prepare_image(load_image(sample.path), 32), atol=1e-6)
 
+
+
+def test_training_crops_range_from_close_ups_to_the_whole_picture(tmp_path):
+    halves = np.zeros((64, 64, 3), np.uint8)
+    halves[:, 32:] = 255  # left half black, right half white
+    Image.fromarray(halves).save(tmp_path / "halves.png")
+    samples = [Sample(str(tmp_path / "halves.png"), "a")]
+    crops = make_dataset(samples, ["a"], 16, 64, training=True, augment=False, views=Views(3, 2.0), passes=64)
+    batch = _first_batch(crops)
+    assert batch.shape == (64, 16, 16, 3) and 0.0 <= batch.min() and batch.max() <= 1.0
+    means = batch.mean(axis=(1, 2, 3))
+    assert means.min() < 0.25 and means.max() > 0.75  # close-ups mostly inside one half, on either side
+    assert np.sum(np.abs(means - 0.5) < 0.15) >= 3  # and wide views that show both halves
+    evaluation = _first_batch(make_dataset(samples, ["a"], 16, 10, views=Views(3, 2.0)))
+    np.testing.assert_allclose(evaluation, image_views(halves, 16, Views(3, 2.0)), atol=1e-6)  # one path for views
