@@ -555,7 +555,9 @@ def make_dataset(samples, class_names, image_size: int, batch_size: int, trainin
         return image, label
 
     dataset = tf.data.Dataset.from_tensor_slices((paths, boxes, labels))
-    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    if training or views.count == 1:  # a pipeline of many views per picture is read once: caching it only costs memory
+        dataset = dataset.cache()
     if not training:
         dataset = dataset.flat_map(lambda images, label: tf.data.Dataset.from_tensor_slices(
             (images, tf.repeat(label, views.count))))
