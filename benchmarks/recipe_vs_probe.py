@@ -30,7 +30,8 @@ BATIK = SHARED / "datasets" / "batik10"
 
 
 def probe_features(paths, cache: Path) -> dict[str, np.ndarray]:
-    """{path: pooled features averaged over the whole photo and its close-up tiles}, cached."""
+    """{resolved path: pooled features averaged over the whole photo and its close-up tiles}, cached."""
+    paths = [str(Path(path).resolve()) for path in paths]  # model cards store resolved paths
     if cache.is_file():
         stored = np.load(cache, allow_pickle=False)
         if set(stored["paths"].tolist()) >= set(paths):
@@ -61,10 +62,10 @@ def probe_correct(card: dict, model_dir: Path, features: dict) -> np.ndarray:
 
     split = {name: [Sample.from_json(item, model_dir) for item in card["split"][name]] for name in ("train", "val", "test")}
     fit = split["train"] + split["val"]
-    x = np.array([features[s.path] for s in fit])
+    x = np.array([features[str(Path(s.path).resolve())] for s in fit])
     y = [s.label for s in fit]
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, C=0.1)).fit(x, y)
-    predicted = probe.predict(np.array([features[s.path] for s in split["test"]]))
+    predicted = probe.predict(np.array([features[str(Path(s.path).resolve())] for s in split["test"]]))
     return predicted == np.array([s.label for s in split["test"]])
 
 
@@ -85,6 +86,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--skip-training", action="store_true", help="re-score existing model folders")
+    parser.add_argument("--reuse", action="store_true", help="train only the seeds whose model folder has no report yet")
     parser.add_argument("--folds", type=int, default=0, help="also report K-fold CV of the recipe on train+val")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="TrainConfig changes")
     parser.add_argument("--runs", default="runs/recipe", help="where the model folders go")
@@ -103,7 +105,7 @@ def main():
     label = ", ".join(args.set) or "default recipe"
     for seed in args.seeds:
         out = ROOT / args.runs / f"seed{seed}"
-        if not args.skip_training:
+        if not args.skip_training and not (args.reuse and (out / "evaluation" / "metrics.json").is_file()):
             started = time.time()
             train(BATIK, out, TrainConfig(seed=seed, folds=args.folds, **settings), verbose=0)
             minutes.append((time.time() - started) / 60)
