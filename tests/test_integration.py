@@ -35,8 +35,7 @@ def test_train_and_predict_on_real_photos(tmp_path, capsys):
         for photo in sorted((BATIK / c).iterdir())[:10]:
             (data / c / photo.name).symlink_to(photo)
     out = tmp_path / "model"
-    assert main(["train", str(data), "--out", str(out), "--head-epochs", "3", "--fine-tune-epochs", "1",
-                 "--batch-size", "16", "--quiet"]) == 0
+    assert main(["train", str(data), "--out", str(out), "--crop-passes", "3", "--batch-size", "16", "--quiet"]) == 0
     photo = sorted((BATIK / "kawung").iterdir())[-1]  # not among the training photos
     capsys.readouterr()
     assert main(["predict", str(out), str(photo), "--json"]) == 0
