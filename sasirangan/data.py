@@ -1,8 +1,9 @@
 """Reading photo folders: robust image loading, scanning, duplicate-aware splits and tf.data.
 
-Preprocessing is written once, here: `prepare_image` turns any RGB picture into the
-float32 [0, 1] square the model takes. Training, evaluation, the predictor and the app
-all go through it; the backbone's own [-1, 1] normalisation lives inside the model.
+What the model sees of a picture is written once, in `views.image_views` (the whole picture and
+its close-ups, float32 in [0, 1]); the evaluation pipeline here and the predictor both call it,
+and training crops are cut from the same enlarged picture. The backbone's own normalisation
+lives inside the model.
 """
 
 from __future__ import annotations
