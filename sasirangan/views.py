@@ -44,11 +44,6 @@ class Views:
         """Views from a model card; a card without them (older models) means the whole picture only."""
         return cls(**values) if values else WHOLE
 
-    def check(self) -> "Views":
-        if self.grid < 0 or (self.grid > 0 and self.zoom < 1.0):
-            raise ValueError(f"views need grid >= 0 and zoom >= 1. Received: grid={self.grid}, zoom={self.zoom}.")
-        return self
-
 
 WHOLE = Views(grid=0, zoom=1.0)  # one view: what the live webcam path affords per frame
 
