@@ -1,0 +1,51 @@
+"""Webcam-like frames: the right size, inside the region they are asked for, different each time."""
+
+import numpy as np
+
+from sasirangan.data import Sample, make_dataset
+from sasirangan.webcam import FRAME_SIZE, held_out_region, webcam_view
+
+
+def _photo_with_region():
+    """A 300x300 photo: a green textured bottom-left third (the region), red elsewhere."""
+    rng = np.random.default_rng(0)
+    photo = np.zeros((300, 300, 3), np.uint8)
+    photo[..., 0] = 200
+    region = np.clip(rng.normal(0, 20, (100, 100, 1)) + [[[20, 180, 20]]], 0, 255).astype(np.uint8)
+    photo[200:, :100] = region
+    return photo, (0.0, 2 / 3, 1 / 3, 1.0)
+
+
+def test_webcam_view_is_a_frame_of_the_region_only():
+    photo, box = _photo_with_region()
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        frame = webcam_view(photo, box, rng)
+        assert frame.shape == (FRAME_SIZE[1], FRAME_SIZE[0], 3) and frame.dtype == np.uint8
+        red = (frame[..., 0].astype(int) - frame[..., 1]) > 60
+        assert red.mean() < 0.01, "the frame shows cloth outside its region"
+
+
+def test_webcam_views_differ_and_repeat_with_the_seed():
+    photo, box = _photo_with_region()
+    first = [webcam_view(photo, box, np.random.default_rng(5)) for _ in range(2)]
+    other = webcam_view(photo, box, np.random.default_rng(6))
+    assert np.array_equal(first[0], first[1])
+    assert np.abs(first[0].astype(int) - other).mean() > 1
+
+
+def test_held_out_region_holds_every_box():
+    assert held_out_region([(0.1, 0.2, 0.3, 0.4), (0.0, 0.25, 0.2, 0.5)]) == (0.0, 0.2, 0.3, 0.5)
+
+
+def test_camera_passes_give_model_sized_frames(tmp_path):
+    from PIL import Image
+
+    photo, _ = _photo_with_region()
+    path = tmp_path / "cloth.png"
+    Image.fromarray(photo).save(path)
+    dataset = make_dataset([Sample(str(path), "cloth")], ["cloth"], 32, 8, training=True, seed=0, passes=3, camera=True)
+    (images, labels), = list(dataset)
+    assert images.shape == (3, 32, 32, 3) and labels.numpy().tolist() == [0, 0, 0]
+    assert 0.0 <= float(images.numpy().min()) and float(images.numpy().max()) <= 1.0
+    assert np.abs(images[0].numpy() - images[1].numpy()).mean() > 0.01  # each pass films anew
