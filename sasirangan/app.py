@@ -30,11 +30,16 @@ from .config import UNKNOWN_CLASS
 from .data import load_image
 from .views import WHOLE
 from .predict import Predictor
+from .verdict import MOTIF, NOT_MOTIF
 
 SMOOTHING_FRAMES = 5  # live answers average this many recent frames, so they do not flicker
 STREAM_EVERY = 0.2  # seconds between webcam frames sent to the server
 STREAM_TIME_LIMIT = 300  # seconds a live session streams before it stops (press record again); frees the worker
 NO_DESCRIPTION = {"id": "Belum ada deskripsi.", "en": "No description yet."}
+NOT_SURE = "Not sure which motif"
+NOT_A_MOTIF = "Not a motif"
+PROBLEM_TITLES = {"too_dark": "Too dark to tell", "too_bright": "Too bright to tell",
+                  "too_blurry": "Too blurry to tell", "too_small": "Cloth too small in the picture"}
 UNREADABLE = "That file is not a picture the app can read"
 
 log = logging.getLogger(__name__)
@@ -68,8 +73,23 @@ def display_name(slug: str) -> str:
 # --------------------------------------------------------------------------- answer rendering
 
 
-def label_scores(prediction) -> dict[str, float]:
-    """{display name: probability} for `gr.Label`, which shows the top 3 of them."""
+def answer_title(prediction) -> str:
+    """The answer in a few words: the motif's name, or what kind of answer it is.
+
+    The label panel, the card and the timing line all lead with it, so they cannot disagree.
+    """
+    if prediction.problem:
+        return PROBLEM_TITLES.get(prediction.problem, "Can't tell from this picture")
+    if prediction.verdict == MOTIF:
+        return display_name(prediction.label)
+    return NOT_A_MOTIF if prediction.verdict == NOT_MOTIF else NOT_SURE
+
+
+def label_scores(prediction) -> dict[str, float] | str:
+    """What the label panel (`gr.Label`) shows: the top motifs with their probabilities when a
+    motif is named, else only the kind of answer (closest motifs are in the card)."""
+    if prediction.verdict != MOTIF:
+        return answer_title(prediction)
     scores = {}
     for slug, probability in prediction.probabilities.items():
         name = display_name(slug)
@@ -77,28 +97,39 @@ def label_scores(prediction) -> dict[str, float]:
     return scores
 
 
-def answer_card(prediction) -> str:
-    """Markdown for the answer: the motif's name and story, or a plain 'unknown' with the reason."""
-    origin = load_motifs().get("origin", {})
+def _closest_motifs(prediction, exclude=()) -> list[tuple[str, float]]:
     ranked = sorted(prediction.probabilities.items(), key=lambda item: -item[1])
-    guesses = [f"{display_name(slug)} ({p:.0%})" for slug, p in ranked
-               if slug not in (UNKNOWN_CLASS, prediction.label)][:3]
-    if prediction.is_unknown:
-        lines = [
-            "### Unknown: not a known Sasirangan motif",
-            "Gambar ini bukan motif Sasirangan yang dikenal model.  ",
-            "This picture is not a Sasirangan motif the model knows.",
-        ]
-        reason = getattr(prediction, "reason", None)
-        if reason:
-            lines += ["", f"**Alasan / Reason:** {reason}"]
-        if guesses:
-            lines += ["", f"**Closest motifs:** {', '.join(guesses)}"]
-        lines += ["", "Try a closer, well-lit photo of the cloth that fills the frame."]
+    return [(display_name(slug), p) for slug, p in ranked if slug not in (UNKNOWN_CLASS, *exclude)][:3]
+
+
+def _sentence(text: str | None) -> str:
+    text = (text or "").strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def answer_card(prediction) -> str:
+    """Markdown for the answer: the motif's name and story; or "not sure which motif" with the
+    closest motifs; or "not a motif"; or what is wrong with the picture and what to do."""
+    title = answer_title(prediction)
+    if prediction.verdict != MOTIF:
+        closest = ", ".join(f"{name} ({p:.0%})" for name, p in _closest_motifs(prediction))
+        if prediction.problem:
+            lines = [f"### {title}", "Gambar ini belum bisa dinilai.  ", _sentence(prediction.reason),
+                     "", f"**What to do:** {prediction.advice}"]
+        elif prediction.verdict == NOT_MOTIF:
+            lines = [f"### {title}", "Ini tidak tampak seperti kain atau motif Sasirangan.  ",
+                     "This does not look like the cloth or patterns the model knows.",
+                     "", f"**Why:** {_sentence(prediction.reason)}"]
+        else:
+            lines = [f"### {title}", "Tampak seperti kain atau pola, tetapi motifnya belum pasti.  ",
+                     "It looks like cloth or a pattern, but no motif is sure enough to name.",
+                     "", f"**Closest motifs:** {closest}", "", f"**Why:** {_sentence(prediction.reason)}",
+                     "", "Try another part of the cloth, closer and well lit; or ask a craftsperson."]
         return "\n".join(lines)
     info = motif_info(prediction.label)
+    guesses = [f"{name} ({p:.0%})" for name, p in _closest_motifs(prediction, exclude=(prediction.label,))]
     lines = [
-        f"### {info['name']}",
+        f"### {title}",
         f"**{prediction.confidence:.0%}** sure" + (f" · next: {', '.join(guesses[:2])}" if guesses else ""),
         "",
         f"**Arti nama:** {info['literal'].get('id', NO_DESCRIPTION['id'])}  ",
@@ -110,20 +141,21 @@ def answer_card(prediction) -> str:
     if info["sources"]:
         links = ", ".join(f"[{urlparse(url).netloc.removeprefix('www.')}]({url})" for url in info["sources"])
         lines += ["", f"Sumber / Sources: {links}"]
+    origin = load_motifs().get("origin", {})
     if origin:
         lines += ["", f"**Asal:** {origin.get('id', '')}", "", f"**Origin:** {origin.get('en', '')}"]
     return "\n".join(lines)
 
 
-def timing_text(seconds: float, frames: int | None = None) -> str:
-    text = f"Answered in {seconds * 1000:.0f} ms"
+def timing_text(seconds: float, frames: int | None = None, prediction=None) -> str:
+    text = f"answered in {seconds * 1000:.0f} ms"
     if frames:
         text += f" (averaged over the last {frames} frame{'s' if frames > 1 else ''})"
-    return text
+    return f"**{answer_title(prediction)}** · {text}" if prediction is not None else text[0].upper() + text[1:]
 
 
-def _outputs(prediction, seconds: float, frames: int | None = None) -> tuple[dict, str, str]:
-    return label_scores(prediction), answer_card(prediction), timing_text(seconds, frames)
+def _outputs(prediction, seconds: float, frames: int | None = None) -> tuple[dict | str, str, str]:
+    return label_scores(prediction), answer_card(prediction), timing_text(seconds, frames, prediction)
 
 
 def _user_message(error: Exception, path=None) -> str:
@@ -175,7 +207,7 @@ def predict_frame(predictor, frame, history) -> tuple[dict, str, str, list]:
     history = [past for past in (history or []) if _same_layout(past, outputs)]
     history = (history + [outputs])[-SMOOTHING_FRAMES:]
     smoothed = {key: np.mean([past[key] for past in history], axis=0) for key in outputs}
-    prediction = predictor.decide(smoothed)
+    prediction = predictor.decide(smoothed, picture=frame)
     return (*_outputs(prediction, time.perf_counter() - started, len(history)), history)
 
 
@@ -222,9 +254,9 @@ def _why_unreadable(payload, error: Exception) -> str:
 
 
 INTRO = """# Sasirangan motif finder
-Arahkan kamera ke kain Sasirangan atau unggah fotonya: aplikasi menyebut nama motifnya, atau *Unknown* bila bukan motif yang dikenal.
+Arahkan kamera ke kain Sasirangan atau unggah fotonya: aplikasi menyebut nama motifnya bila yakin; bila tidak, ia berkata *belum pasti* (dengan motif terdekat) atau *bukan motif*.
 
-Point the camera at a Sasirangan cloth, or upload a photo: the app names the motif, or answers *Unknown* for anything else."""
+Point the camera at a Sasirangan cloth, or upload a photo: the app names the motif when it is sure; otherwise it says *not sure which motif* (with the closest ones) or *not a motif*."""
 
 
 def build_app(model_dir_or_predictor) -> gr.Blocks:
@@ -275,7 +307,7 @@ def build_app(model_dir_or_predictor) -> gr.Blocks:
                 ))
         with gr.Row(equal_height=False):
             with gr.Column(min_width=280):
-                scores = gr.Label(num_top_classes=3, label="Top 3 guesses", elem_id="scores")
+                scores = gr.Label(num_top_classes=3, label="Answer", elem_id="scores")
                 timing = gr.Markdown(elem_id="timing")
             with gr.Column(min_width=280):
                 card = gr.Markdown(elem_id="card")

@@ -145,6 +145,7 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
     from .model import load_model_folder
     from .openset import OpenSetScorer
     from .plots import plot_reliability
+    from .verdict import DEFAULT_CONFIDENT
 
     model_dir = Path(model_dir)
     model, class_names, card = loaded or load_model_folder(model_dir)
@@ -168,14 +169,32 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
     known = [i for i, name in enumerate(class_names) if name != UNKNOWN_CLASS]
     scorer = OpenSetScorer(method, target_accept, known).fit(outputs["train"], labels["train"], outputs["val"], labels["val"])
 
-    np.savez(model_dir / OPEN_SET_FILE, **scorer.arrays())
+    cloth = _fit_cloth_scorer(card, outputs, labels, model_dir)
+    verdict = {"confident": DEFAULT_CONFIDENT, "cloth": cloth.to_dict() if cloth else None}
+    np.savez(model_dir / OPEN_SET_FILE, **scorer.arrays(), **(cloth.arrays() if cloth else {}))
     plot_reliability(softmax(outputs["val"]["logits"]), scaler.transform(outputs["val"]["logits"]), labels["val"],
                      model_dir / RELIABILITY_FILE, "validation split")
     card.calibration = {"temperature": scaler.temperature_, "fitted_on": "validation split",
                         "val_ece_before": before, "val_ece_after": after}
     card.open_set = scorer.to_dict()
+    card.verdict = verdict
     card.save(model_dir)
     if verbose:
         print(f"Calibrated: temperature {scaler.temperature_:.2f} (validation ECE {before:.1%} -> {after:.1%}); "
-              f"open-set '{method}' threshold {scorer.threshold_:.3g} accepts {target_accept:.0%} of known validation images")
+              f"open-set '{method}' threshold {scorer.threshold_:.3g} accepts {target_accept:.0%} of known validation images"
+              + (f"; cloth score threshold {cloth.threshold_:.2f}" if cloth else
+                 "; no cloth score (train with --cloth-dir and --unknown-dir to tell 'not sure' from 'not a motif')"))
     return card
+
+
+def _fit_cloth_scorer(card, outputs: dict, labels: dict, model_dir):
+    """The cloth score, when the training split has both cloth and pictures that are not cloth."""
+    from .verdict import ClothScorer, cloth_labels
+
+    cloth_dirs = card.config.get("cloth_dirs", [])
+    is_cloth = {split: cloth_labels(card.samples(split, model_dir), card.unknown_class, cloth_dirs)
+                for split in labels}
+    if is_cloth["train"].all() or not is_cloth["train"].any():
+        return None
+    return ClothScorer().fit(outputs["train"]["features"], is_cloth["train"],
+                             outputs["val"]["features"], is_cloth["val"])

@@ -21,7 +21,7 @@ MODEL_FILE = "model.keras"
 CLASS_NAMES_FILE = "class_names.json"
 CARD_FILE = "model_card.json"
 TFLITE_FILE = "model.tflite"  # LiteRT export for fast single-frame serving
-OPEN_SET_FILE = "open_set.npz"  # class centres and covariance of the open-set score
+OPEN_SET_FILE = "open_set.npz"  # class centres and covariance of the open-set score, and the cloth score
 RELIABILITY_FILE = "reliability.png"
 CURVES_FILE = "training_curves.png"
 EVALUATION_DIR = "evaluation"
@@ -62,6 +62,7 @@ class ModelCard:
     versions: dict = field(default_factory=dict)
     calibration: dict | None = None  # temperature scaling, set by calibrate
     open_set: dict | None = None  # open-set method and threshold, set by calibrate
+    verdict: dict | None = None  # thresholds of the three kinds of answer (sasirangan.verdict), set by calibrate
     test_metrics: dict | None = None  # set by the report on the test split
     extra: dict = field(default_factory=dict)  # keys this version does not know, kept as they were
 

@@ -36,6 +36,13 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+LIST_FLAG_HELP = {
+    "unknown_dirs": "folder of extra 'unknown' pictures that are not cloth (rooms, people, objects); repeat for more",
+    "cloth_dirs": "folder of cloth or patterns that are none of your motifs (other motifs, other cloth): they join "
+                  "'unknown' and teach the model to answer 'cloth, but not sure which motif'; repeat for more",
+}
+
+
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     defaults = TrainConfig()
     for item in dataclasses.fields(TrainConfig):
@@ -47,7 +54,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         elif isinstance(default, list):
             single = flag[:-1] if flag.endswith("s") else flag
             parser.add_argument(single, dest=item.name, action="append", default=[], metavar="DIR",
-                                help="folder of extra 'unknown' images; repeat for more")
+                                help=LIST_FLAG_HELP[item.name])
         else:
             parser.add_argument(flag, type=type(default), default=default, help=f"(default: {default})")
 
@@ -142,10 +149,20 @@ def _predict(args) -> int:
         if args.json:
             print(json.dumps(prediction.to_json(str(file))), flush=True)
         else:
-            guesses = ", ".join(f"{name} {p:.1%}" for name, p in prediction.top)
-            why = f"   ({prediction.reason})" if prediction.reason else ""
-            print(f"{file}: {prediction.label}   top: {guesses}{why}", flush=True)
+            print(f"{file}: {_answer_line(prediction)}", flush=True)
     return 1 if failures == len(files) else 0
+
+
+def _answer_line(prediction) -> str:
+    """One line a person reads: the answer (motif, not sure, not a motif), the guesses, why."""
+    from .verdict import MOTIF, UNCERTAIN
+
+    guesses = ", ".join(f"{name} {p:.1%}" for name, p in prediction.top)
+    if prediction.verdict == MOTIF:
+        return f"{prediction.label} ({prediction.confidence:.0%})   top: {guesses}"
+    answer = "not sure which motif" if prediction.verdict == UNCERTAIN else "not a motif"
+    advice = f" {prediction.advice}" if prediction.advice else ""
+    return f"{prediction.label} ({answer})   closest: {guesses}   ({prediction.reason.rstrip('.')}.{advice})"
 
 
 def main(argv=None) -> int:

@@ -18,6 +18,7 @@ class TrainConfig:
     views_grid: int = 3  # answers average the whole picture and views_grid x views_grid close-up tiles (0 = whole only)
     views_zoom: float = 2.0  # close-ups are cut from the picture enlarged to views_zoom x image_size
     crop_passes: int = 10  # phase 1: random crops (close-up to whole) drawn per training picture, features computed once
+    camera_passes: int = 0  # phase 1: also this many webcam-like views (sasirangan.webcam) of each training picture
     batch_size: int = 32  # images per training step
     val_split: float = 0.1  # share of each class held out to pick epochs and thresholds
     test_split: float = 0.1  # share of each class held out for the final, untouched evaluation
@@ -35,13 +36,17 @@ class TrainConfig:
     folds: int = 0  # >1: also report K-fold cross-validated accuracy of phase 1 on train + validation
     patience: int = 5  # EarlyStopping patience in epochs (ReduceLROnPlateau uses half of it)
     augment: bool = True  # random rotation, flip, zoom, brightness, contrast on training images
+    tilt: float = 20.0  # training pictures are turned at random by up to this many degrees
+    perspective: float = 0.0  # also warp training pictures as a camera held at a slant does (0..1, strength)
     blur: float = 0.0  # also soften training images as a webcam does: shrink each to (1 - blur)..1 of its side and back
     hue: float = 0.0  # also turn training images' hues at random, up to hue x 180 degrees (1 = any colourway)
     duplicate_distance: int = 6  # perceptual-hash bits within which two images count as duplicates
     samples_per_class: int = 0  # >0: classes with fewer images are expanded into region crops
     region_grid: int = 3  # crops come from a grid x grid tiling; each tile belongs to one split
     class_weights: bool = True  # weight the loss by inverse class frequency
-    unknown_dirs: list[str] = field(default_factory=list)  # extra folders of negatives for "unknown"
+    unknown_dirs: list[str] = field(default_factory=list)  # extra folders of negatives for "unknown" that are not cloth
+    cloth_dirs: list[str] = field(default_factory=list)  # cloth or patterns that are none of your motifs: join "unknown",
+    # and teach the cloth score (sasirangan.verdict) what "cloth, but not a motif I know" looks like
     open_set_method: str = "mahalanobis"  # post-hoc rejection score: mahalanobis, cosine, energy, max_logit, msp
     target_accept: float = 0.95  # the rejection threshold accepts this share of known validation images
     notes: str = ""  # saved in the model card: what the photos are, what the model cannot be expected to do
@@ -59,7 +64,7 @@ class TrainConfig:
         for name in ("batch_size", "head_epochs", "crop_passes"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1. Received: {name}={getattr(self, name)}.")
-        for name in ("fine_tune_epochs", "fine_tune_layers", "dense_units", "samples_per_class", "views_grid", "patience"):
+        for name in ("camera_passes", "fine_tune_epochs", "fine_tune_layers", "dense_units", "samples_per_class", "views_grid", "patience"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be 0 or more. Received: {name}={getattr(self, name)}.")
         if self.image_size < 32:
@@ -71,7 +76,9 @@ class TrainConfig:
                             f"Received: val_split={self.val_split}, test_split={self.test_split}.")
         if self.val_split == 0:
             problems.append("val_split must be above 0: epochs, the temperature and the unknown threshold are chosen on it.")
-        for name in ("dropout", "blur", "hue"):
+        if not 0 <= self.tilt <= 180:
+            problems.append(f"tilt must be in [0, 180] degrees. Received: tilt={self.tilt}.")
+        for name in ("dropout", "blur", "hue", "perspective"):
             if not 0 <= getattr(self, name) <= 1:
                 problems.append(f"{name} must be in [0, 1]. Received: {name}={getattr(self, name)}.")
         if self.head_learning_rate <= 0 or self.fine_tune_learning_rate <= 0:

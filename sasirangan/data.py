@@ -25,6 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .config import IMAGE_EXTENSIONS, UNKNOWN_CLASS
 from .views import WHOLE, Views, squash, view_pixels
+from .webcam import webcam_view
 
 MAX_PIXELS = 64_000_000  # larger pictures are refused before decoding (decompression bombs)
 SPLITS = ("train", "val", "test")
@@ -458,18 +459,23 @@ def region_crops(n_crops: int, config, rng: random.Random, detail: np.ndarray | 
 # --------------------------------------------------------------------------- tf.data
 
 
-def build_augmentation(seed: int | None = None, hue: float = 0.0):
+def build_augmentation(seed: int | None = None, hue: float = 0.0, tilt: float = 20.0, perspective: float = 0.0):
     """Random changes a camera could make; applied to the training split only.
 
     `hue` > 0 also turns colours round the colour wheel (up to hue x 180 degrees), for motifs
     that are dyed in many colourways: the model then has to learn the shape, not the colour.
+    `tilt` is the largest turn in degrees; `perspective` > 0 warps the picture as a camera
+    held at a slant over the cloth does.
     """
     import keras
 
     hue_layers = [keras.layers.RandomHue(hue, value_range=(0.0, 1.0), seed=seed)] if hue > 0 else []
+    slant_layers = ([keras.layers.RandomPerspective(factor=1.0, scale=perspective, fill_value=0.5, seed=seed)]
+                    if perspective > 0 else [])
     return keras.Sequential(
         [
-            keras.layers.RandomRotation(20 / 360, fill_mode="reflect", seed=seed),  # +-20 degrees
+            *slant_layers,
+            keras.layers.RandomRotation(tilt / 360, fill_mode="reflect", seed=seed),
             keras.layers.RandomFlip("horizontal", seed=seed),
             keras.layers.RandomZoom((-0.2, 0.2), fill_mode="reflect", seed=seed),  # zoom 0.8-1.2
             keras.layers.RandomBrightness(0.2, value_range=(0.0, 1.0), seed=seed),
@@ -516,12 +522,15 @@ def random_crop(image, image_size: int, smallest: float, seed: int = 0):
 
 
 def make_dataset(samples, class_names, image_size: int, batch_size: int, training: bool = False, augment: bool = True,
-                 seed: int = 0, hue: float = 0.0, blur: float = 0.0, views: Views = WHOLE, passes: int = 1):
+                 seed: int = 0, hue: float = 0.0, blur: float = 0.0, views: Views = WHOLE, passes: int = 1,
+                 tilt: float = 20.0, perspective: float = 0.0, camera: bool = False):
     """tf.data pipeline: decode -> resize -> cache -> rescale -> (shuffle, crop, soften, augment) -> batch -> prefetch.
 
     Training: each picture is cached once, enlarged to `views.base_side`, and every pass over
     it (`passes`, e.g. for features computed once) draws a random crop between close-up and
-    whole-picture scale, then the camera-like augmentation. Evaluation: each picture yields
+    whole-picture scale, then the camera-like augmentation. With `camera`, each pass is instead
+    a webcam-like frame of the picture (`webcam.webcam_view`: zoomed, turned, slanted, blurred,
+    relit, compressed), squashed to the model's input, then the augmentation. Evaluation: each picture yields
     its `views.count` views in order (`views.image_views`), to be averaged per picture
     (`views.average_outputs`). The cache sits after the deterministic steps and before the
     random ones, so decoding happens once while every pass still sees fresh augmentation.
@@ -565,18 +574,30 @@ def make_dataset(samples, class_names, image_size: int, batch_size: int, trainin
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(samples) * views.count))
     if training:  # shuffle the cached uint8 pictures: a float32 buffer of enlarged ones would not fit in memory
         dataset = dataset.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True).repeat(passes)
+    if training and camera:
+        rng = np.random.default_rng(seed)
+
+        def camera_frame(image):
+            return cv2.resize(webcam_view(image, None, rng), (image_size, image_size), interpolation=cv2.INTER_AREA)
+
+        def film(image, label):
+            frame = tf.numpy_function(camera_frame, [image], tf.uint8, stateful=True)
+            frame.set_shape((image_size, image_size, 3))
+            return frame, label
+
+        dataset = dataset.map(film, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.map(lambda image, label: (tf.cast(image, tf.float32) / 255.0, label))
-    if training:
+    if training and not camera:
         if base > image_size:
             smallest = image_size / base
             dataset = dataset.map(lambda image, label: (random_crop(image, image_size, smallest, seed), label),
                                   num_parallel_calls=tf.data.AUTOTUNE)
-    if training and augment and blur > 0:
+    if training and augment and blur > 0 and not camera:
         dataset = dataset.map(lambda image, label: (soften(image, image_size, blur, seed), label),
                               num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(batch_size)
     if training and augment:
-        augmentation = build_augmentation(seed, hue)
+        augmentation = build_augmentation(seed, hue, tilt, perspective)
         dataset = dataset.map(
             lambda images, label: (tf.clip_by_value(augmentation(images, training=True), 0.0, 1.0), label),
             num_parallel_calls=tf.data.AUTOTUNE,

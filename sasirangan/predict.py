@@ -21,9 +21,13 @@ from .views import Views, average_outputs, image_views
 from .card import OPEN_SET_FILE, TFLITE_FILE
 from .model import export_tflite, load_model_folder
 from .openset import OpenSetScorer
+from .verdict import DEFAULT_CONFIDENT, MOTIF, NOT_MOTIF, UNCERTAIN, ClothScorer, decide_verdict, picture_problem
 
 REASON_UNKNOWN_CLASS = "the model's 'unknown' class won: it looks like the non-motif pictures it was trained on"
 REASON_LOW_SCORE = "looks unlike every motif in training (its open-set score is below the model's threshold)"
+REASON_NOT_SURE = "no motif is sure enough: the best one has {confidence:.0%}, and the model names a motif from {confident:.0%}"
+REASON_CLOTH = "it looks like cloth or pattern, but not like any motif the model knows well enough to name"
+REASON_NOT_CLOTH = "it does not look like the cloth or patterns the model was trained on"
 
 AGREEMENT_TOLERANCE = 1e-3  # the fast path must match the Keras model this closely
 
@@ -32,13 +36,17 @@ AGREEMENT_TOLERANCE = 1e-3  # the fast path must match the Keras model this clos
 class Prediction:
     """The answer for one picture."""
 
-    label: str  # winning class, or "unknown"
-    confidence: float  # probability of the winning class
+    label: str  # the motif when verdict is "motif", else "unknown"
+    confidence: float  # probability of the most probable class
     top: list[tuple[str, float]]  # best guesses among the classes, most likely first
     probabilities: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0  # model time plus preprocessing
-    reason: str | None = None  # why the picture was rejected, in words; None when accepted
+    reason: str | None = None  # why no motif is named, in words; None when one is
     score: float | None = None  # open-set score ("how known"); the threshold is in the model card
+    verdict: str = MOTIF  # "motif" | "uncertain" (cloth, not sure which) | "not_motif" (sasirangan.verdict)
+    cloth: float | None = None  # cloth-or-pattern probability, when the model has a cloth score
+    problem: str | None = None  # what is wrong with the picture itself (sasirangan.quality code), if anything
+    advice: str | None = None  # what to do about it
 
     @property
     def is_unknown(self) -> bool:
@@ -46,9 +54,11 @@ class Prediction:
 
     def to_json(self, file: str | None = None) -> dict:
         answer = {"file": file, "label": self.label, "confidence": round(self.confidence, 6),
-                  "top": [[name, round(p, 6)] for name, p in self.top]}
+                  "top": [[name, round(p, 6)] for name, p in self.top], "verdict": self.verdict}
         if self.reason:
             answer["reason"] = self.reason
+        if self.problem:
+            answer["problem"], answer["advice"] = self.problem, self.advice
         return answer
 
 
@@ -71,20 +81,29 @@ class Predictor:
         self.image_size = int(self.model.input_shape[1])
         self.temperature = self.card.temperature
         self.views = self.card.view_spec  # what uploads and files are averaged over
-        self.scorer = self._open_scorer()
+        self.scorer, self.cloth_scorer = self._open_scorers()
+        self.confident = float((self.card.verdict or {}).get("confident", DEFAULT_CONFIDENT))
         self._lock = threading.Lock()  # a LiteRT interpreter serves one call at a time
         self.backend = self._open_backend(backend)
 
-    def _open_scorer(self) -> OpenSetScorer | None:
+    def _open_scorers(self) -> tuple[OpenSetScorer | None, ClothScorer | None]:
+        """The open-set scorer and the cloth scorer; None for what calibration did not fit."""
         settings = self.card.open_set
         if not settings or settings.get("threshold") is None:
-            return None  # an uncalibrated model rejects through its unknown class only
+            return None, None  # an uncalibrated model rejects through its unknown class only
         path = self.model_dir / OPEN_SET_FILE
         arrays = dict(np.load(path)) if path.is_file() else {}
-        scorer = OpenSetScorer.from_dict(settings, arrays)
+        rebuild = f"{path} is missing or incomplete; run `sasirangan calibrate {self.model_dir}` to rebuild it."
+        scorer = OpenSetScorer.from_dict(settings, {k: v for k, v in arrays.items() if not k.startswith("cloth_")})
         if scorer.method in ("mahalanobis", "cosine") and "centres" not in arrays:
-            raise FileNotFoundError(f"{path} is missing; run `sasirangan calibrate {self.model_dir}` to rebuild it.")
-        return scorer
+            raise FileNotFoundError(rebuild)
+        cloth_settings = (self.card.verdict or {}).get("cloth")
+        if not cloth_settings:
+            return scorer, None
+        try:
+            return scorer, ClothScorer.from_dict(cloth_settings, arrays)
+        except KeyError:
+            raise FileNotFoundError(rebuild) from None
 
     # -- backends -----------------------------------------------------------------
 
@@ -169,40 +188,66 @@ class Predictor:
         return softmax(outputs["logits"], self.temperature).astype(np.float32)
 
     def predict(self, image, top_k: int = 3, views: Views | None = None) -> Prediction:
-        """Name the motif in one picture (path, bytes, PIL image or RGB array), or say unknown.
+        """Name the motif in one picture (path, bytes, PIL image or RGB array), or say why not.
 
         Raises:
             ImageError: the picture cannot be read; the message says why.
         """
         started = time.perf_counter()
-        outputs = self.outputs(image, views)
-        return self.decide(outputs, top_k, time.perf_counter() - started)
+        picture = load_image(image)
+        outputs = self.outputs(picture, views)
+        return self.decide(outputs, top_k, time.perf_counter() - started, picture)
 
-    def decide(self, outputs, top_k: int = 3, seconds: float = 0.0) -> Prediction:
-        """Turn model outputs (a dict, possibly averaged over frames) into an answer.
+    def decide(self, outputs, top_k: int = 3, seconds: float = 0.0, picture: np.ndarray | None = None) -> Prediction:
+        """Turn model outputs (a dict, possibly averaged over frames) into one of three answers.
 
-        The answer is unknown when the `unknown` class wins or, for a calibrated model, when
-        the open-set score falls below the threshold. A bare probability vector skips the
-        open-set check.
+        "motif" when the best motif is confident and the cloth score (or, without one, the
+        open-set score) accepts the picture; otherwise "uncertain" or "not_motif"
+        (`sasirangan.verdict.decide_verdict`). With the `picture` (RGB uint8), a picture too
+        dark to judge, or one that is too bright, too blurry or shows too little cloth when no
+        motif is named, is answered "uncertain" with what to do (`verdict.picture_problem`).
+        A bare probability vector skips the open-set and cloth scores.
         """
         if not isinstance(outputs, dict):
             outputs = {"probabilities": np.asarray(outputs)}
         probabilities = self.calibrated(outputs)
         order = np.argsort(probabilities)[::-1]
-        top = [(self.class_names[i], float(probabilities[i])) for i in order[:top_k]]
-        label, reason, score = self.class_names[int(order[0])], None, None
-        if self.scorer is not None and "logits" in outputs:
-            score = float(self.scorer.score({key: np.asarray(value)[None] for key, value in outputs.items()})[0])
-        if label == UNKNOWN_CLASS:
-            reason = REASON_UNKNOWN_CLASS
-        elif score is not None and score < self.scorer.threshold_:
-            label, reason = UNKNOWN_CLASS, REASON_LOW_SCORE
+        best, confidence = self.class_names[int(order[0])], float(probabilities[order[0]])
+        rows = {key: np.asarray(value)[None] for key, value in outputs.items()}
+        score = float(self.scorer.score(rows)[0]) if self.scorer is not None and "logits" in outputs else None
+        cloth = (float(self.cloth_scorer.score(rows["features"])[0])
+                 if self.cloth_scorer is not None and "features" in outputs else None)
+        open_set_ok = None if score is None else score >= self.scorer.threshold_
+        is_cloth = None if cloth is None else cloth >= self.cloth_scorer.threshold_
+        verdict = decide_verdict(best != UNKNOWN_CLASS, confidence, self.confident, open_set_ok, is_cloth,
+                                 best == UNKNOWN_CLASS)
+        problem = picture_problem(picture, verdict)
+        if problem is not None:
+            verdict = UNCERTAIN
         return Prediction(
-            label=label,
-            confidence=float(probabilities[order[0]]),
-            top=top,
+            label=best if verdict == MOTIF else UNKNOWN_CLASS,
+            confidence=confidence,
+            top=[(self.class_names[i], float(probabilities[i])) for i in order[:top_k]],
             probabilities={name: float(p) for name, p in zip(self.class_names, probabilities)},
             seconds=seconds,
-            reason=reason,
+            reason=self._reason(verdict, best, confidence, open_set_ok, is_cloth, problem),
             score=score,
+            verdict=verdict,
+            cloth=cloth,
+            problem=problem.code if problem else None,
+            advice=problem.advice if problem else None,
         )
+
+    def _reason(self, verdict, best, confidence, open_set_ok, is_cloth, problem) -> str | None:
+        """Why no motif is named, in words (None when one is)."""
+        if problem is not None:
+            return problem.message
+        if verdict == MOTIF:
+            return None
+        if verdict == NOT_MOTIF:
+            return REASON_NOT_CLOTH if is_cloth is False else REASON_UNKNOWN_CLASS
+        if best == UNKNOWN_CLASS:
+            return REASON_CLOTH if is_cloth else REASON_UNKNOWN_CLASS
+        if open_set_ok is False and is_cloth is None:
+            return REASON_LOW_SCORE
+        return REASON_NOT_SURE.format(confidence=confidence, confident=self.confident)

@@ -19,6 +19,7 @@ from .config import UNKNOWN_CLASS
 from .data import ImageError, Sample, load_image, near_duplicate_pairs, perceptual_hash, scan_folder
 from .evaluate import compute_metrics, format_interval, format_summary, summary_of
 from .predict import Predictor
+from .verdict import VERDICTS
 
 WORST_MISTAKES = 12
 
@@ -119,11 +120,13 @@ def rejection_metrics(predictor: Predictor, known_outputs: dict, known_labels, u
     is_known_class = np.array([names[label] != UNKNOWN_CLASS for label in known_labels])
     known_scores = _known_score(predictor, {k: v[is_known_class] for k, v in known_outputs.items()})
     unknown_scores = _known_score(predictor, unknown_outputs)
-    rejected = np.array([d.is_unknown for d in _decisions(predictor, unknown_outputs)])
+    decisions = _decisions(predictor, unknown_outputs)
+    rejected = np.array([d.is_unknown for d in decisions])
     threshold95 = np.quantile(known_scores, 0.05)
     return {
         "images": int(len(unknown_scores)),
         "rejected": float(rejected.mean()),
+        "verdicts": {verdict: sum(d.verdict == verdict for d in decisions) for verdict in VERDICTS},
         "auroc": float(roc_auc_score(np.r_[np.ones(len(known_scores)), np.zeros(len(unknown_scores))],
                                      np.r_[known_scores, unknown_scores])),
         "fpr95": float(np.mean(unknown_scores >= threshold95)),
@@ -269,10 +272,11 @@ def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbos
         plot_training_curves(card.history, out_dir / CURVES_FILE, card.events.get("head_epochs"), card.events)
     with open(out_dir / "predictions.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["file", "box", "true", "predicted", "confidence", "reason"])
+        writer.writerow(["file", "box", "true", "predicted", "verdict", "confidence", "reason"])
         for sample, decision in zip(samples, decisions):
             box = " ".join(f"{v:.3f}" for v in sample.box) if sample.box else ""
-            writer.writerow([sample.path, box, sample.label, decision.label, f"{decision.confidence:.4f}", decision.reason or ""])
+            writer.writerow([sample.path, box, sample.label, decision.label, decision.verdict,
+                             f"{decision.confidence:.4f}", decision.reason or ""])
     mistakes = sorted((i for i, (d, t) in enumerate(zip(decided, y_true)) if d != names[t]),
                       key=lambda i: -decisions[i].confidence)[:WORST_MISTAKES]
     plot_gallery([crops[i] for i in mistakes],

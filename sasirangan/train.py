@@ -137,7 +137,7 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
 
 def _scan(data_dir, config: TrainConfig, say):
     """Find the photos, report what was skipped and which pictures carry two labels."""
-    scan = scan_folder(data_dir, config.unknown_dirs)
+    scan = scan_folder(data_dir, [*config.unknown_dirs, *config.cloth_dirs])
     say(f"Found {len(scan.samples)} images in {len(scan.class_names)} classes: "
         + ", ".join(f"{name} ({count})" for name, count in scan.counts.items()))
     for path, reason in scan.skipped:
@@ -170,8 +170,15 @@ def _crop_features(model, splits, class_names, config: TrainConfig, say) -> dict
             f"{len(samples)} {split} pictures ...")
         crops = make_dataset(_indexed(samples), [str(i) for i in range(len(samples))], config.image_size,
                              config.batch_size, training=True, augment=config.augment, seed=config.seed,
-                             hue=config.hue, blur=config.blur, views=views, passes=config.crop_passes)
+                             hue=config.hue, blur=config.blur, views=views, passes=config.crop_passes,
+                             tilt=config.tilt, perspective=config.perspective)
         features, owners = [], []
+        if config.camera_passes:
+            say(f"  ... and {config.camera_passes} webcam-like views of each")
+            crops = crops.concatenate(make_dataset(
+                _indexed(samples), [str(i) for i in range(len(samples))], config.image_size, config.batch_size,
+                training=True, augment=config.augment, seed=config.seed, hue=config.hue, views=views,
+                passes=config.camera_passes, camera=True))
         for images, picture in crops:
             features.append(extractor(images, training=False).numpy())
             owners.append(picture.numpy())
@@ -231,7 +238,8 @@ def _fine_tune(model, splits, class_names, config: TrainConfig, fitted: dict, ou
     say = print if verbose else (lambda *a, **k: None)
     history, events = fitted["history"], fitted["events"]
     train_ds = make_dataset(splits["train"], class_names, config.image_size, config.batch_size, training=True,
-                            augment=config.augment, seed=config.seed, hue=config.hue, blur=config.blur, views=config.views)
+                            augment=config.augment, seed=config.seed, hue=config.hue, blur=config.blur, views=config.views,
+                            tilt=config.tilt, perspective=config.perspective)
     val_ds = make_dataset(splits["val"], class_names, config.image_size, config.batch_size)
     _compile(model, config.head_learning_rate, len(class_names))
     best_val_loss = model.evaluate(val_ds, verbose=0)[0]

@@ -25,7 +25,7 @@ def test_train_writes_a_complete_model_folder(trained_model_dir):
     assert {"report.md", "metrics.json", "confusion_matrix.png", "confusion_matrix.csv", "roc.png", "reliability.png", "training_curves.png",
             "worst_mistakes.png", "predictions.csv"} <= {p.name for p in evaluation.iterdir()}
     rows = (evaluation / "predictions.csv").read_text().splitlines()
-    assert rows[0] == "file,box,true,predicted,confidence,reason" and len(rows) == 1 + 3
+    assert rows[0] == "file,box,true,predicted,verdict,confidence,reason" and len(rows) == 1 + 3
     assert card["calibration"]["temperature"] > 0 and card["open_set"]["method"] == "mahalanobis"
     assert card["refit"]["on"] == ["train", "val"] and card["views"] == {"grid": 3, "zoom": 2.0}
     cv = card["cross_validation"]  # --folds 2: judged on all 27 train + validation pictures
@@ -78,7 +78,10 @@ def test_predict_json_lines(trained_model_dir, tmp_path, capsys):
     bad.write_bytes(b"\xff\xd8\xff garbage")
     assert main(["predict", str(trained_model_dir), str(good), str(bad), "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
-    assert lines[0]["file"] == str(good) and lines[0]["label"] in ("bands", "checks", "stripes")
+    answer = lines[0]
+    assert answer["file"] == str(good) and answer["verdict"] in ("motif", "uncertain", "not_motif")
+    assert answer["label"] == (answer["top"][0][0] if answer["verdict"] == "motif" else "unknown")
+    assert ("reason" in answer) == (answer["verdict"] != "motif")
     assert len(lines[0]["top"]) == 3 and sum(p for _, p in lines[0]["top"]) == pytest.approx(1.0, abs=1e-4)
     assert lines[0]["confidence"] == lines[0]["top"][0][1]
     assert lines[1]["file"] == str(bad) and "error" in lines[1] and "label" not in lines[1]
