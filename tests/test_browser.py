@@ -1,12 +1,15 @@
 """End to end: app_gradio.py serving the bundled model, driven in headless Chromium.
 
 Uses the system Chromium (/usr/bin/chromium; Playwright never downloads a browser) and
-the real photos in ../shared. SASIRANGAN_TEST_MODEL and SASIRANGAN_TEST_MOTIF point the
-test at another model folder and motif while developing. SASIRANGAN_SCREENSHOTS=1 also
+the real photos in ../shared; the live-camera test also needs Debian's ffmpeg
+(/usr/bin/ffmpeg) to turn photos into the fake camera's video. SASIRANGAN_TEST_MODEL and
+SASIRANGAN_TEST_MOTIF point the test at another model folder and motif while developing. SASIRANGAN_SCREENSHOTS=1 also
 saves docs/screenshot_phone.png and docs/screenshot_desktop.png for the README.
 """
 
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -20,6 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 CHROMIUM = Path("/usr/bin/chromium")
+FFMPEG = Path("/usr/bin/ffmpeg")  # Debian's; makes the fake camera's video
 MODEL = Path(os.environ.get("SASIRANGAN_TEST_MODEL", ROOT / "models" / "sasirangan_default"))
 MOTIF = os.environ.get("SASIRANGAN_TEST_MOTIF", "gigi_haruan")
 PHOTOS = SHARED / "datasets" / "sasirangan" / "photos"
@@ -30,6 +34,22 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 ANSWER_TIMEOUT_MS = 90_000  # the CPU may be shared with a training job
+LIVE_SAMPLE_SECONDS = 25  # how long the live test watches the answer
+# The three answer texts read in one go, so they are from the same moment: the headline of the
+# label panel (gr.Label's <h2 data-testid="label-output-value">) and its bars, the card's first
+# heading, and the bold lead of the timing line. Markdown text is read inside its
+# [data-testid=markdown] element: the component's status tracker (a "0.0s" timer) sits beside it.
+READ_ANSWER_JS = """() => {
+    const text = (el) => (el ? el.innerText.trim() : "");
+    return {
+        headline: text(document.querySelector("#scores [data-testid='label-output-value']")),
+        bars: [...document.querySelectorAll("#scores .confidence-set dt")].map(text),
+        card: text(document.querySelector("#card [data-testid='markdown'] h3")),
+        bold: text(document.querySelector("#timing [data-testid='markdown'] strong")),
+        timing: text(document.querySelector("#timing [data-testid='markdown']")),
+    };
+}"""
+TIMING_TAIL = re.compile(r" · answered in \d+ ms \(averaged over the last \d+ frames?\)$")
 
 pytestmark = [
     pytest.mark.browser,
@@ -83,12 +103,18 @@ def app_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
+    """One Playwright driver for the module (the sync API allows only one per thread)."""
     sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with sync_api.sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
 
 
 @pytest.fixture
@@ -117,6 +143,12 @@ def motif_photo() -> Path:
 
 def _upload(page, path: Path) -> None:
     page.locator("#upload input[type=file]").set_input_files(str(path))
+
+
+def _start_camera(page) -> None:
+    """Open the "Live camera" webcam and press record: frames stream to the server from then on."""
+    page.get_by_text("Click to Access Webcam").click()
+    page.get_by_label("capture photo").click()
 
 
 def _expect_card(page, text: str) -> None:
@@ -164,10 +196,91 @@ def test_browser_live_camera_streams_smoothed_answers(open_app):
     from playwright.sync_api import expect
 
     page = open_app()
-    page.get_by_text("Click to Access Webcam").click()
-    page.get_by_label("capture photo").click()  # starts streaming frames to the server
+    _start_camera(page)
     expect(page.locator("#timing")).to_contain_text("averaged over the last 5 frames", timeout=ANSWER_TIMEOUT_MS)
     expect(page.locator("#card")).not_to_be_empty()
+
+
+def _camera_video(path: Path, motif: Path, other: Path, motif_seconds: int = 5, other_seconds: int = 3,
+                  fps: int = 10) -> Path:
+    """A 640x480 .y4m for Chromium's fake camera: a slow pan across `motif`, then `other` held still.
+
+    Chromium loops the file, so the answer keeps changing kind while the test watches."""
+    if not FFMPEG.is_file():
+        pytest.skip(f"needs ffmpeg at {FFMPEG} to make the fake camera's video (apt-get install ffmpeg)")
+    graph = (f"[0:v]scale=800:600:force_original_aspect_ratio=increase,"
+             f"crop=640:480:x='(iw-640)*t/{motif_seconds}':y='(ih-480)*t/{motif_seconds}',setsar=1[motif];"
+             "[1:v]scale=640:480:force_original_aspect_ratio=increase,crop=640:480,setsar=1[other];"
+             "[motif][other]concat=n=2:v=1,format=yuv420p[out]")
+    command = [str(FFMPEG), "-nostdin", "-loglevel", "error", "-y",
+               "-loop", "1", "-framerate", str(fps), "-t", str(motif_seconds), "-i", str(motif),
+               "-loop", "1", "-framerate", str(fps), "-t", str(other_seconds), "-i", str(other),
+               "-filter_complex", graph, "-map", "[out]", "-r", str(fps), "-f", "yuv4mpegpipe", str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and path.stat().st_size > 0, f"ffmpeg failed:\n{done.stderr[-2000:]}"
+    return path
+
+
+def _shows_answer(sample: dict) -> bool:
+    return bool(sample["headline"] or sample["card"] or sample["bold"])
+
+
+def _answer_disagreements(sample: dict, motif_names: set[str]) -> list[str]:
+    """What breaks the contract in one reading of the page: the label headline, the card's
+    heading and the timing line's bold lead are one title; bars (at most 3, the headline among
+    them) exactly when a motif is named."""
+    wrong = []
+    headline, card, bold, bars = sample["headline"], sample["card"], sample["bold"], sample["bars"]
+    if not headline or headline != card or headline != bold:
+        wrong.append(f"titles differ: label {headline!r}, card {card!r}, timing {bold!r}")
+    if headline in motif_names:
+        if not bars or len(bars) > 3 or headline not in bars:
+            wrong.append(f"motif {headline!r} named without its bars (1 to 3, itself among them): {bars}")
+    elif bars:
+        wrong.append(f"{headline!r} is not a motif but the label shows bars: {bars}")
+    if not sample["timing"].startswith(bold) or not TIMING_TAIL.search(sample["timing"]):
+        wrong.append(f"timing line is not '**title** · answered in N ms (averaged ...)': {sample['timing']!r}")
+    return wrong
+
+
+def test_browser_live_camera_answers_agree(playwright, app_url, motif_photo, tmp_path):
+    """A real video through the fake camera: every live answer has one title in all three places.
+
+    Guards the bug where the label panel said "Gigi Haruan 100%" while the card said "Unknown"."""
+    other = _photo(NOT_TEXTILE, "photo_astronaut.jpg")
+    video = _camera_video(tmp_path / "camera.y4m", motif_photo, other)
+    motif_names = {_motif_name(slug) for slug in json.loads((MODEL / "class_names.json").read_text())
+                   if slug != "unknown"}
+    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM),
+                                          args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={video}"])
+    try:
+        page = chromium.new_page(viewport=DESKTOP, permissions=["camera"])
+        page.set_default_timeout(ANSWER_TIMEOUT_MS)
+        page.goto(app_url)
+        page.wait_for_selector("#upload input[type=file]", state="attached")
+        started = time.monotonic()
+        _start_camera(page)
+        page.wait_for_selector("#timing [data-testid='markdown'] strong", state="attached")  # first live answer
+        first_answer_s = time.monotonic() - started
+        samples = []
+        deadline = time.monotonic() + LIVE_SAMPLE_SECONDS
+        while time.monotonic() < deadline:
+            samples.append(page.evaluate(READ_ANSWER_JS))
+            page.wait_for_timeout(500)
+    finally:
+        chromium.close()
+
+    answers = [sample for sample in samples if _shows_answer(sample)]
+    titles = [sample["headline"] or sample["card"] or sample["bold"] for sample in answers]
+    updates = sum(1 for before, after in zip(answers, answers[1:]) if after["timing"] != before["timing"])
+    print(f"\nlive camera: first answer after {first_answer_s:.1f} s; {len(samples)} samples, "
+          f"{len(answers)} with an answer, {updates} live updates")
+    changes = [title for i, title in enumerate(titles) if not i or title != titles[i - 1]]
+    print("titles seen, in order:", " -> ".join(changes))
+    wrong = [f"sample {i}: {problem} (page: {sample})" for i, sample in enumerate(samples)
+             if _shows_answer(sample) for problem in _answer_disagreements(sample, motif_names)]
+    assert not wrong, f"{len(wrong)} contract breaks, first ones:\n" + "\n".join(wrong[:8])
+    assert updates >= 5, f"only {updates} live updates seen in {LIVE_SAMPLE_SECONDS} s: is the camera streaming?"
 
 
 def test_browser_fits_phone_screen(open_app, motif_photo, tmp_path):
