@@ -1,0 +1,151 @@
+"""Benchmark: the three kinds of answer (motif / not sure which / not a motif) of a model folder.
+
+Issue 10's targets, on the bundled model by default:
+- webcam-like views (640x480, zoomed 1.5-3x, turned up to 30 degrees, slanted, blurred, relit;
+  `sasirangan.webcam`) of the *held-out test region* of each of the 16 photos, answered as the
+  live webcam path answers a frame: named correctly (verdict "motif", right motif) >= 90%;
+- `not_textile`: verdict "not_motif" >= 95%;
+- Sasirangan cloth of other motifs, and batik10 photos: never a confident motif name
+  (verdict "uncertain" or "not_motif") >= 95%.
+Pictures the model was trained or calibrated on (its card's train and val splits) are counted
+apart from the held-out ones (its test split, and files it never listed), and the targets are
+judged on the held-out ones. Also printed, for information: the test crops through the upload
+path, the validation regions' webcam views (where thresholds are chosen), and the 12 line
+drawings (the motifs' shapes, a stand-in for book plates: named, and the motif in the top 3).
+
+    python benchmarks/honest_answers.py [--model models/sasirangan_default] [--frames 20] [--seed 0]
+"""
+
+import argparse
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from _common import SHARED, image_files, seed_keras_cache
+
+ROOT = Path(__file__).resolve().parents[1]
+DRAWING_ALIASES = {"kembang_tampuk_manggis": "kambang_tampuk_manggis"}  # drawing slug -> photo slug
+
+
+def wilson(hits: int, total: int) -> str:
+    from sasirangan.evaluate import accuracy_interval
+
+    low, high = accuracy_interval(hits, total)
+    return f"{hits}/{total} = {hits / max(total, 1):.1%} (95% CI {low:.0%}-{high:.0%})"
+
+
+def verdict_counts(predictions) -> str:
+    counts = Counter(p.verdict for p in predictions)
+    problems = Counter(p.problem for p in predictions if p.problem)
+    text = ", ".join(f"{name} {counts[name]}" for name in ("motif", "uncertain", "not_motif"))
+    return text + (f"; picture problems: {dict(problems)}" if problems else "")
+
+
+def webcam_answers(predictor, samples, frames: int, seed: int):
+    """{motif: [Prediction, ...]} for `frames` webcam-like views of each photo's region in `samples`."""
+    from sasirangan.data import load_image
+    from sasirangan.views import WHOLE
+    from sasirangan.webcam import held_out_region, webcam_view
+
+    boxes = defaultdict(list)
+    for sample in samples:
+        if sample.label != predictor.card.unknown_class and sample.box:
+            boxes[(sample.path, sample.label)].append(sample.box)
+    rng = np.random.default_rng(seed)
+    answers = defaultdict(list)
+    for (path, label), photo_boxes in sorted(boxes.items()):
+        rgb, region = load_image(path), held_out_region(photo_boxes)
+        for _ in range(frames):
+            frame = webcam_view(rgb, region, rng)
+            answers[label].append(predictor.decide(predictor.outputs(frame, WHOLE), picture=frame))
+    return answers
+
+
+def report_webcam(title: str, answers) -> float:
+    print(f"\n{title}")
+    named, total = 0, 0
+    for label, predictions in sorted(answers.items()):
+        right = sum(p.verdict == "motif" and p.label == label for p in predictions)
+        wrong = sum(p.verdict == "motif" and p.label != label for p in predictions)
+        named, total = named + right, total + len(predictions)
+        print(f"  {label:24s} named right {right:3d}/{len(predictions)}   named wrong {wrong:3d}   "
+              f"{verdict_counts(predictions)}")
+    everything = [p for predictions in answers.values() for p in predictions]
+    print(f"  ALL: named right {wilson(named, total)}; {verdict_counts(everything)}")
+    return named / max(total, 1)
+
+
+def source_sets(card, model_dir, folder: Path) -> dict[str, list[Path]]:
+    """A shared folder's pictures, by what the model did with them: trained (train/val) or held out."""
+    seen = {}
+    for split in ("train", "val", "test"):
+        for sample in card.samples(split, model_dir):
+            seen[str(Path(sample.path).resolve())] = split
+    sets = {"trained or calibrated on": [], "held out": []}
+    for path in image_files(folder):
+        where = seen.get(str(path.resolve()))
+        sets["trained or calibrated on" if where in ("train", "val") else "held out"].append(path)
+    return sets
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=str(ROOT / "models" / "sasirangan_default"))
+    parser.add_argument("--frames", type=int, default=20, help="webcam-like views per held-out region")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shared", type=Path, default=SHARED)
+    args = parser.parse_args()
+    seed_keras_cache()
+
+    from sasirangan.predict import Predictor
+
+    predictor = Predictor(args.model)
+    card, model_dir = predictor.card, Path(args.model)
+    datasets = args.shared / "datasets"
+    print(f"Model {args.model}: {len(predictor.class_names)} classes; confident from {predictor.confident:.0%}; "
+          f"cloth score {'yes' if predictor.cloth_scorer else 'no'}; views {card.view_spec.count} a picture")
+
+    figures = {}
+    figures["webcam"] = report_webcam(
+        f"Webcam-like views of the held-out TEST region of each photo ({args.frames} each; live path, one frame):",
+        webcam_answers(predictor, card.samples("test", model_dir), args.frames, args.seed))
+    report_webcam("Webcam-like views of the VALIDATION region (where thresholds are chosen; information only):",
+                  webcam_answers(predictor, card.samples("val", model_dir), args.frames, args.seed + 1))
+
+    crops = [s for s in card.samples("test", model_dir) if s.label != card.unknown_class]
+    from sasirangan.data import load_image
+
+    crop_answers = [predictor.predict(s.view(load_image(s.path))) for s in crops]
+    right = sum(p.verdict == "motif" and p.label == s.label for p, s in zip(crop_answers, crops))
+    print(f"\nTest crops of the 16 photos, upload path: named right {wilson(right, len(crops))}; "
+          f"{verdict_counts(crop_answers)}")
+
+    targets = {"not_textile": ("not_motif", datasets / "not_textile"),
+               "other_motifs": ("not a motif name", datasets / "sasirangan" / "other_motifs"),
+               "batik10": ("not a motif name", datasets / "batik10")}
+    for name, (goal, folder) in targets.items():
+        print(f"\n{name} ({goal}):")
+        for part, files in source_sets(card, model_dir, folder).items():
+            answers = [predictor.predict(path) for path in files]
+            hits = sum(p.verdict == "not_motif" if goal == "not_motif" else p.verdict != "motif" for p in answers)
+            print(f"  {part:26s} {wilson(hits, len(answers))}; {verdict_counts(answers)}")
+            if part == "held out":
+                figures[name] = hits / max(len(answers), 1)
+
+    drawings = sorted((datasets / "sasirangan" / "drawings").glob("*.png"))
+    known = [(path, DRAWING_ALIASES.get(path.stem, path.stem)) for path in drawings]
+    known = [(path, slug) for path, slug in known if slug in predictor.class_names]
+    answers = [predictor.predict(path) for path, _ in known]
+    named = sum(p.verdict == "motif" and p.label == slug for p, (_, slug) in zip(answers, known))
+    top3 = sum(slug in [name for name, _ in p.top] for p, (_, slug) in zip(answers, known))
+    print(f"\nLine drawings of {len(known)} known motifs (information): named right {named}, "
+          f"motif in top 3 {top3}/{len(known)}; {verdict_counts(answers)}")
+
+    print(f"\nRESULT webcam views named right {figures['webcam']:.1%} (target >= 90%); not_textile not_motif "
+          f"{figures['not_textile']:.1%} (>= 95%); other motifs not named {figures['other_motifs']:.1%} (>= 95%); "
+          f"batik10 not named {figures['batik10']:.1%} (>= 95%), held-out pictures")
+
+
+if __name__ == "__main__":
+    main()
