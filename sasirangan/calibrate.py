@@ -121,7 +121,7 @@ class TemperatureScaler:
 
 
 def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept: float = 0.95,
-                           loaded=None, verbose: bool = True) -> dict:
+                           confident: float | None = None, loaded=None, verbose: bool = True) -> dict:
     """Fit temperature scaling and the open-set threshold of a saved model; store them with it.
 
     Uses the model's own split manifest: class centres from the training split (no
@@ -132,6 +132,8 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
         model_dir: the model folder.
         method: open-set method, see `sasirangan.openset.METHODS`.
         target_accept: share of known validation images the threshold accepts.
+        confident: calibrated probability from which a motif is named (None: the model's
+            training setting, else `verdict.DEFAULT_CONFIDENT`).
         loaded: optional (model, class_names, card) already in memory.
 
     Returns:
@@ -170,7 +172,9 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
     scorer = OpenSetScorer(method, target_accept, known).fit(outputs["train"], labels["train"], outputs["val"], labels["val"])
 
     cloth = _fit_cloth_scorer(card, outputs, labels, model_dir)
-    verdict = {"confident": DEFAULT_CONFIDENT, "cloth": cloth.to_dict() if cloth else None}
+    if confident is None:
+        confident = card.config.get("confident", DEFAULT_CONFIDENT)
+    verdict = {"confident": float(confident), "cloth": cloth.to_dict() if cloth else None}
     np.savez(model_dir / OPEN_SET_FILE, **scorer.arrays(), **(cloth.arrays() if cloth else {}))
     plot_reliability(softmax(outputs["val"]["logits"]), scaler.transform(outputs["val"]["logits"]), labels["val"],
                      model_dir / RELIABILITY_FILE, "validation split")

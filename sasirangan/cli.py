@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--method", default=TrainConfig.open_set_method, help="open-set score (default: %(default)s)")
     calibrate.add_argument("--target-accept", type=float, default=TrainConfig.target_accept,
                            help="share of known validation images to accept (default: %(default)s)")
+    calibrate.add_argument("--confident", type=float, default=None,
+                           help="calibrated probability from which a motif is named (default: the model's own)")
 
     predict = commands.add_parser("predict", help="name the motif in images",
                                   description="Print the top-3 motifs for each image (folders are searched).")
@@ -122,7 +124,7 @@ def _evaluate(args) -> int:
 def _calibrate(args) -> int:
     from .calibrate import calibrate_model_folder
 
-    calibrate_model_folder(args.model_dir, args.method, args.target_accept)
+    calibrate_model_folder(args.model_dir, args.method, args.target_accept, args.confident)
     return 0
 
 

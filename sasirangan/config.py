@@ -49,6 +49,7 @@ class TrainConfig:
     # and teach the cloth score (sasirangan.verdict) what "cloth, but not a motif I know" looks like
     open_set_method: str = "mahalanobis"  # post-hoc rejection score: mahalanobis, cosine, energy, max_logit, msp
     target_accept: float = 0.95  # the rejection threshold accepts this share of known validation images
+    confident: float = 0.5  # a motif is named only from this calibrated probability (below: "not sure which motif")
     notes: str = ""  # saved in the model card: what the photos are, what the model cannot be expected to do
 
     def check(self) -> "TrainConfig":
@@ -89,6 +90,8 @@ class TrainConfig:
             problems.append(f"folds must be 0 (off) or at least 2. Received: folds={self.folds}.")
         if self.open_set_method not in METHODS:
             problems.append(f"open_set_method must be one of {', '.join(METHODS)}. Received: open_set_method={self.open_set_method!r}.")
+        if not 0 < self.confident < 1:
+            problems.append(f"confident must be in (0, 1). Received: confident={self.confident}.")
         if not 0 < self.target_accept <= 1:
             problems.append(f"target_accept must be in (0, 1]. Received: target_accept={self.target_accept}.")
         if self.samples_per_class and self.region_grid < 3:

@@ -116,7 +116,7 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
     card = _card(scan, splits, conflicts, config, fitted, val_metrics, cross_validation, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     say("Calibrating confidences and the unknown threshold on the validation split ...")
-    card = calibrate_model_folder(out_dir, config.open_set_method, config.target_accept,
+    card = calibrate_model_folder(out_dir, config.open_set_method, config.target_accept, config.confident,
                                   loaded=(model, class_names, card), verbose=bool(verbose))
     if config.refit:
         if fitted["events"].get("fine_tuning_kept"):  # the backbone moved: the crops' features must be computed again
