@@ -173,10 +173,15 @@ def test_browser_names_motif_in_photo(open_app, motif_photo):
     expect(page.locator("#timing")).to_contain_text("ms")
 
 
-def test_browser_answers_unknown_for_non_textile(open_app):
+def test_browser_answers_not_a_motif_for_non_textile(open_app):
+    from playwright.sync_api import expect
+
+    from sasirangan.app import NOT_A_MOTIF
+
     page = open_app()
     _upload(page, _photo(NOT_TEXTILE, "stamp_*.jpg"))
-    _expect_card(page, "not a Sasirangan motif the model knows")
+    _expect_card(page, "does not look like the cloth or patterns the model knows")
+    expect(page.locator("#scores")).to_contain_text(NOT_A_MOTIF)
 
 
 def test_browser_non_image_shows_error_then_recovers(open_app, motif_photo, tmp_path):

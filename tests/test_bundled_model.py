@@ -1,0 +1,64 @@
+"""The bundled model's three kinds of answer on real pictures from ../shared."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, SHARED, requires_shared
+from sasirangan.cli import main
+from sasirangan.data import load_image
+
+pytestmark = [pytest.mark.integration, requires_shared]
+MODEL = ROOT / "models" / "sasirangan_default"
+DATASETS = SHARED / "datasets"
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    from sasirangan.predict import Predictor
+
+    return Predictor(MODEL)
+
+
+def _held_out(predictor, folder: str) -> list[str]:
+    """Test-split pictures of one shared folder: never trained or calibrated on."""
+    return [s.path for s in predictor.card.samples("test", MODEL) if f"/{folder}/" in s.path][:3]
+
+
+def test_card_holds_the_verdict_thresholds(predictor):
+    assert predictor.cloth_scorer is not None and predictor.confident == pytest.approx(0.9)
+    assert predictor.card.config["cloth_dirs"] and predictor.card.config["camera_passes"] > 0
+
+
+def test_names_a_known_motif(predictor):
+    answer = predictor.predict(next((DATASETS / "sasirangan" / "photos" / "gigi_haruan").iterdir()))
+    assert (answer.verdict, answer.label) == ("motif", "gigi_haruan") and answer.reason is None
+
+
+def test_held_out_non_textiles_are_not_motifs(predictor):
+    paths = _held_out(predictor, "not_textile")
+    assert len(paths) == 3
+    assert [predictor.predict(path).verdict for path in paths] == ["not_motif"] * 3
+
+
+def test_held_out_batik_is_cloth_but_no_motif(predictor):
+    paths = _held_out(predictor, "batik10")
+    assert len(paths) == 3
+    answers = [predictor.predict(path) for path in paths]
+    assert all(a.verdict != "motif" and a.label == "unknown" and a.reason for a in answers)
+
+
+def test_a_dark_picture_says_so_and_what_to_do(predictor):
+    photo = load_image(next((DATASETS / "sasirangan" / "photos" / "gigi_haruan").iterdir()))
+    answer = predictor.predict((photo * 0.08).astype(np.uint8))
+    assert (answer.verdict, answer.label, answer.problem) == ("uncertain", "unknown", "too_dark")
+    assert "light" in answer.advice
+
+
+def test_predict_json_carries_the_verdict(capsys):
+    photo = next((DATASETS / "sasirangan" / "photos" / "kembang_kacang").iterdir())
+    capsys.readouterr()
+    assert main(["predict", str(MODEL), str(photo), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["verdict"] == "motif" and answer["label"] == "kembang_kacang"
