@@ -97,9 +97,14 @@ def label_scores(prediction) -> dict[str, float] | str:
     return scores
 
 
-def _closest_motifs(prediction, exclude=()) -> list[tuple[str, float]]:
-    ranked = sorted(prediction.probabilities.items(), key=lambda item: -item[1])
-    return [(display_name(slug), p) for slug, p in ranked if slug not in (UNKNOWN_CLASS, *exclude)][:3]
+def _closest_motifs(prediction, exclude=(), among_motifs: bool = False) -> list[tuple[str, float]]:
+    """The three most probable motifs (never the unknown class). `among_motifs` gives each its
+    share of the motifs' total: when the unknown class holds nearly all the probability, the
+    motifs' own would all read 0%."""
+    motifs = {slug: p for slug, p in prediction.probabilities.items() if slug not in (UNKNOWN_CLASS, *exclude)}
+    total = sum(motifs.values()) if among_motifs else 1.0
+    ranked = sorted(motifs.items(), key=lambda item: -item[1])
+    return [(display_name(slug), p / total if total > 0 else 0.0) for slug, p in ranked][:3]
 
 
 def _sentence(text: str | None) -> str:
@@ -112,7 +117,7 @@ def answer_card(prediction) -> str:
     closest motifs; or "not a motif"; or what is wrong with the picture and what to do."""
     title = answer_title(prediction)
     if prediction.verdict != MOTIF:
-        closest = ", ".join(f"{name} ({p:.0%})" for name, p in _closest_motifs(prediction))
+        closest = ", ".join(f"{name} ({p:.0%})" for name, p in _closest_motifs(prediction, among_motifs=True))
         if prediction.problem:
             lines = [f"### {title}", "Gambar ini belum bisa dinilai.  ", _sentence(prediction.reason),
                      "", f"**What to do:** {prediction.advice}"]
@@ -123,7 +128,7 @@ def answer_card(prediction) -> str:
         else:
             lines = [f"### {title}", "Tampak seperti kain atau pola, tetapi motifnya belum pasti.  ",
                      "It looks like cloth or a pattern, but no motif is sure enough to name.",
-                     "", f"**Closest motifs:** {closest}", "", f"**Why:** {_sentence(prediction.reason)}",
+                     "", f"**Closest motifs** (share among the motifs it knows): {closest}", "", f"**Why:** {_sentence(prediction.reason)}",
                      "", "Try another part of the cloth, closer and well lit; or ask a craftsperson."]
         return "\n".join(lines)
     info = motif_info(prediction.label)
