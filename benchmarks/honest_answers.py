@@ -9,7 +9,8 @@ Issue 10's targets, on the bundled model by default:
   (verdict "uncertain" or "not_motif") >= 95%.
 Pictures the model was trained or calibrated on (its card's train and val splits) are counted
 apart from the held-out ones (its test split, and files it never listed), and the targets are
-judged on the held-out ones. Also printed, for information: the test crops through the upload
+judged on the held-out ones. Also printed, for information: a steady camera's answer after 5
+frames (averaged as the live app averages them; `webcam.webcam_burst`), the test crops through the upload
 path, the validation regions' webcam views (where thresholds are chosen), and the 12 line
 drawings (the motifs' shapes, a stand-in for book plates: named, and the motif in the top 3).
 
@@ -48,18 +49,41 @@ def webcam_answers(predictor, samples, frames: int, seed: int):
     from sasirangan.views import WHOLE
     from sasirangan.webcam import held_out_region, webcam_view
 
-    boxes = defaultdict(list)
-    for sample in samples:
-        if sample.label != predictor.card.unknown_class and sample.box:
-            boxes[(sample.path, sample.label)].append(sample.box)
     rng = np.random.default_rng(seed)
     answers = defaultdict(list)
-    for (path, label), photo_boxes in sorted(boxes.items()):
+    for (path, label), photo_boxes in sorted(_region_boxes(predictor, samples).items()):
         rgb, region = load_image(path), held_out_region(photo_boxes)
         for _ in range(frames):
             frame = webcam_view(rgb, region, rng)
             answers[label].append(predictor.decide(predictor.outputs(frame, WHOLE), picture=frame))
     return answers
+
+
+def steady_answers(predictor, samples, bursts: int, seed: int):
+    """{motif: [Prediction, ...]}: the answer after a burst of 5 frames of a steady camera,
+    averaged as the live app averages its last 5 frames (`app.predict_frame`)."""
+    from sasirangan.data import load_image
+    from sasirangan.views import WHOLE
+    from sasirangan.webcam import held_out_region, webcam_burst
+
+    rng = np.random.default_rng(seed)
+    answers = defaultdict(list)
+    for (path, label), photo_boxes in sorted(_region_boxes(predictor, samples).items()):
+        rgb, region = load_image(path), held_out_region(photo_boxes)
+        for _ in range(bursts):
+            frames = webcam_burst(rgb, region, rng)
+            outputs = [predictor.outputs(frame, WHOLE) for frame in frames]
+            mean = {key: np.mean([o[key] for o in outputs], axis=0) for key in outputs[0]}
+            answers[label].append(predictor.decide(mean, picture=frames[-1]))
+    return answers
+
+
+def _region_boxes(predictor, samples) -> dict:
+    boxes = defaultdict(list)
+    for sample in samples:
+        if sample.label != predictor.card.unknown_class and sample.box:
+            boxes[(sample.path, sample.label)].append(sample.box)
+    return boxes
 
 
 def report_webcam(title: str, answers) -> float:
@@ -93,6 +117,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(ROOT / "models" / "sasirangan_default"))
     parser.add_argument("--frames", type=int, default=20, help="webcam-like views per held-out region")
+    parser.add_argument("--bursts", type=int, default=5, help="steady-camera bursts of 5 frames per held-out region")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shared", type=Path, default=SHARED)
     args = parser.parse_args()
@@ -110,6 +135,9 @@ def main():
     figures["webcam"] = report_webcam(
         f"Webcam-like views of the held-out TEST region of each photo ({args.frames} each; live path, one frame):",
         webcam_answers(predictor, card.samples("test", model_dir), args.frames, args.seed))
+    report_webcam(f"A steady camera over the held-out TEST region, answered after 5 frames as the app averages "
+                  f"them ({args.bursts} bursts each; information):",
+                  steady_answers(predictor, card.samples("test", model_dir), args.bursts, args.seed + 2))
     report_webcam("Webcam-like views of the VALIDATION region (where thresholds are chosen; information only):",
                   webcam_answers(predictor, card.samples("val", model_dir), args.frames, args.seed + 1))
 

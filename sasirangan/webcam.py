@@ -85,6 +85,24 @@ def webcam_view(rgb: np.ndarray, box=None, rng: np.random.Generator | None = Non
     return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
+def webcam_burst(rgb: np.ndarray, box=None, rng: np.random.Generator | None = None, frames: int = 5,
+                 settings: WebcamSettings = WebcamSettings(), shake_px: float = 12.0, shake_deg: float = 1.5) -> list:
+    """`frames` consecutive frames of a camera held steady over the region: one view drawn as
+    `webcam_view` draws it, then each frame moved by a hand's tremor (up to `shake_px` pixels
+    and `shake_deg` degrees) with fresh sensor noise: what the live app averages over."""
+    rng = rng or np.random.default_rng()
+    still = webcam_view(rgb, box, np.random.default_rng(int(rng.integers(2**32))), settings)
+    centre = (FRAME_SIZE[0] / 2, FRAME_SIZE[1] / 2)
+    burst = []
+    for _ in range(frames):
+        tremor = cv2.getRotationMatrix2D(centre, rng.uniform(-shake_deg, shake_deg), 1.0)
+        tremor[:, 2] += rng.uniform(-shake_px, shake_px, 2)
+        frame = cv2.warpAffine(still, tremor, FRAME_SIZE, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        noisy = frame.astype(np.float32) + rng.normal(0, settings.noise, frame.shape)
+        burst.append(np.clip(noisy, 0, 255).astype(np.uint8))
+    return burst
+
+
 def held_out_region(boxes) -> tuple[float, float, float, float]:
     """The smallest box holding every crop box of one photo's held-out split (its region)."""
     boxes = np.asarray(list(boxes), np.float64)

@@ -49,3 +49,14 @@ def test_camera_passes_give_model_sized_frames(tmp_path):
     assert images.shape == (3, 32, 32, 3) and labels.numpy().tolist() == [0, 0, 0]
     assert 0.0 <= float(images.numpy().min()) and float(images.numpy().max()) <= 1.0
     assert np.abs(images[0].numpy() - images[1].numpy()).mean() > 0.01  # each pass films anew
+
+
+def test_webcam_burst_is_one_view_shaken_a_little():
+    from sasirangan.webcam import webcam_burst
+
+    photo, box = _photo_with_region()
+    burst = webcam_burst(photo, box, np.random.default_rng(2), frames=5)
+    assert len(burst) == 5 and all(frame.shape == (FRAME_SIZE[1], FRAME_SIZE[0], 3) for frame in burst)
+    within = np.abs(burst[0].astype(int) - burst[1]).mean()
+    between = np.abs(burst[0].astype(int) - webcam_view(photo, box, np.random.default_rng(9))).mean()
+    assert 0 < within < between  # consecutive frames differ, by less than two unrelated views do
