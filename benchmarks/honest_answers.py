@@ -43,35 +43,20 @@ def verdict_counts(predictions) -> str:
     return text + (f"; picture problems: {dict(problems)}" if problems else "")
 
 
-def webcam_answers(predictor, samples, frames: int, seed: int):
-    """{motif: [Prediction, ...]} for `frames` webcam-like views of each photo's region in `samples`."""
+def camera_answers(predictor, samples, count: int, seed: int, steady: bool = False):
+    """{motif: [Prediction, ...]} for `count` camera answers on each photo's region in `samples`:
+    one webcam-like frame each, or (`steady`) a burst of 5 frames of a steady camera whose
+    outputs are averaged as the live app averages its last 5 frames (`app.predict_frame`)."""
     from sasirangan.data import load_image
     from sasirangan.views import WHOLE
-    from sasirangan.webcam import held_out_region, webcam_view
+    from sasirangan.webcam import held_out_region, webcam_burst, webcam_view
 
     rng = np.random.default_rng(seed)
     answers = defaultdict(list)
     for (path, label), photo_boxes in sorted(_region_boxes(predictor, samples).items()):
         rgb, region = load_image(path), held_out_region(photo_boxes)
-        for _ in range(frames):
-            frame = webcam_view(rgb, region, rng)
-            answers[label].append(predictor.decide(predictor.outputs(frame, WHOLE), picture=frame))
-    return answers
-
-
-def steady_answers(predictor, samples, bursts: int, seed: int):
-    """{motif: [Prediction, ...]}: the answer after a burst of 5 frames of a steady camera,
-    averaged as the live app averages its last 5 frames (`app.predict_frame`)."""
-    from sasirangan.data import load_image
-    from sasirangan.views import WHOLE
-    from sasirangan.webcam import held_out_region, webcam_burst
-
-    rng = np.random.default_rng(seed)
-    answers = defaultdict(list)
-    for (path, label), photo_boxes in sorted(_region_boxes(predictor, samples).items()):
-        rgb, region = load_image(path), held_out_region(photo_boxes)
-        for _ in range(bursts):
-            frames = webcam_burst(rgb, region, rng)
+        for _ in range(count):
+            frames = webcam_burst(rgb, region, rng) if steady else [webcam_view(rgb, region, rng)]
             outputs = [predictor.outputs(frame, WHOLE) for frame in frames]
             mean = {key: np.mean([o[key] for o in outputs], axis=0) for key in outputs[0]}
             answers[label].append(predictor.decide(mean, picture=frames[-1]))
@@ -134,12 +119,12 @@ def main():
     figures = {}
     figures["webcam"] = report_webcam(
         f"Webcam-like views of the held-out TEST region of each photo ({args.frames} each; live path, one frame):",
-        webcam_answers(predictor, card.samples("test", model_dir), args.frames, args.seed))
+        camera_answers(predictor, card.samples("test", model_dir), args.frames, args.seed))
     report_webcam(f"A steady camera over the held-out TEST region, answered after 5 frames as the app averages "
                   f"them ({args.bursts} bursts each; information):",
-                  steady_answers(predictor, card.samples("test", model_dir), args.bursts, args.seed + 2))
+                  camera_answers(predictor, card.samples("test", model_dir), args.bursts, args.seed + 2, steady=True))
     report_webcam("Webcam-like views of the VALIDATION region (where thresholds are chosen; information only):",
-                  webcam_answers(predictor, card.samples("val", model_dir), args.frames, args.seed + 1))
+                  camera_answers(predictor, card.samples("val", model_dir), args.frames, args.seed + 1))
 
     crops = [s for s in card.samples("test", model_dir) if s.label != card.unknown_class]
     from sasirangan.data import load_image
