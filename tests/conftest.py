@@ -70,3 +70,31 @@ def trained_model_dir(tmp_path_factory):
                  "--folds", "2", "--batch-size", "8", "--quiet"])
     assert code == 0
     return out
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+@pytest.fixture(scope="session")
+def postgresql_server():
+    """A throw-away PostgreSQL server on 127.0.0.1 (trust auth) for the session; yields its base URL."""
+    from postgres_server import PostgresNotFound, throwaway_postgresql
+
+    try:
+        with throwaway_postgresql() as url:
+            yield url
+    except PostgresNotFound as error:
+        pytest.fail(str(error))
+
+
+@pytest.fixture
+def postgresql_url(postgresql_server):
+    """A fresh, empty database on the session's server, dropped after the test."""
+    import uuid
+
+    import psycopg
+    from postgres_server import create_database
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield create_database(postgresql_server, name)
+    with psycopg.connect(f"{postgresql_server}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

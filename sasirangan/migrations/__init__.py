@@ -1,0 +1,1 @@
+"""Alembic migrations of the motif catalogue (sasirangan.catalogue); `Catalogue.open` runs them."""
