@@ -125,7 +125,8 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
     """Fit temperature scaling and the open-set threshold of a saved model; store them with it.
 
     Uses the model's own split manifest: class centres from the training split (no
-    augmentation), temperature and threshold from the validation split. Writes
+    augmentation; for the open-set score and for enrolling catalogue motifs,
+    `sasirangan.enrol`), temperature and threshold from the validation split. Writes
     the open-set arrays and the reliability diagram, and the settings into the model card.
 
     Args:
@@ -145,6 +146,7 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
     from .evaluate import model_outputs
     from .card import OPEN_SET_FILE, RELIABILITY_FILE
     from .model import load_model_folder
+    from .enrol import Enrolment
     from .openset import OpenSetScorer
     from .plots import plot_reliability
     from .verdict import DEFAULT_CONFIDENT
@@ -172,10 +174,11 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
     scorer = OpenSetScorer(method, target_accept, known).fit(outputs["train"], labels["train"], outputs["val"], labels["val"])
 
     cloth = _fit_cloth_scorer(card, outputs, labels, model_dir)
+    enrolment = Enrolment().fit(outputs["train"]["features"], labels["train"], class_names)
     if confident is None:
         confident = card.config.get("confident", DEFAULT_CONFIDENT)
     verdict = {"confident": float(confident), "cloth": cloth.to_dict() if cloth else None}
-    np.savez(model_dir / OPEN_SET_FILE, **scorer.arrays(), **(cloth.arrays() if cloth else {}))
+    np.savez(model_dir / OPEN_SET_FILE, **scorer.arrays(), **(cloth.arrays() if cloth else {}), **enrolment.arrays())
     plot_reliability(softmax(outputs["val"]["logits"]), scaler.transform(outputs["val"]["logits"]), labels["val"],
                      model_dir / RELIABILITY_FILE, "validation split")
     card.calibration = {"temperature": scaler.temperature_, "fitted_on": "validation split",

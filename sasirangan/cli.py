@@ -1,4 +1,4 @@
-"""`sasirangan train | evaluate | predict`: the command line over the library.
+"""`sasirangan train | evaluate | calibrate | predict | catalogue`: the command line over the library.
 
 Train flags are generated from `TrainConfig`, so the CLI and the config cannot drift.
 `main(argv)` returns an exit code, so tests call it in-process.
@@ -65,8 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model folder from a folder of class sub-folders",
                                 description="Train MobileNetV2 on DATA_DIR/<class>/<photo> and save a model folder.")
-    train.add_argument("data_dir", help="folder with one sub-folder of photos per class ('unknown' = reject class)")
+    train.add_argument("data_dir", help="folder with one sub-folder of photos per class ('unknown' = reject class), "
+                                        "or a catalogue (folder or postgresql:// URL): its confirmed photos")
     train.add_argument("--out", required=True, help="model folder to write")
+    train.add_argument("--photos-dir", help="where a catalogue's confirmed photos are exported to train on "
+                                            "(default: OUT_photos beside the model folder; kept, updated next time)")
     train.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
     _add_config_flags(train)
 
@@ -87,12 +90,34 @@ def build_parser() -> argparse.ArgumentParser:
                            help="share of known validation images to accept (default: %(default)s)")
     calibrate.add_argument("--confident", type=float, default=None,
                            help="calibrated probability from which a motif is named (default: the model's own)")
+    calibrate.add_argument("--centres-only", action="store_true",
+                           help="only add the class centres catalogue motifs are enrolled against (models calibrated "
+                                "before catalogues existed); temperature and thresholds stay as they are")
 
     predict = commands.add_parser("predict", help="name the motif in images",
                                   description="Print the top-3 motifs for each image (folders are searched).")
     predict.add_argument("model_dir")
     predict.add_argument("images", nargs="+", help="image files or folders")
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
+    predict.add_argument("--catalogue", metavar="CAT", help="also name motifs enrolled in this catalogue (folder or "
+                                                            "postgresql:// URL) from its confirmed photos")
+
+    catalogue = commands.add_parser("catalogue", help="the motif catalogue: import, export, list, backup",
+                                    description="A catalogue is a folder (SQLite and photos inside, created when "
+                                                "missing) or a postgresql:// URL.")
+    actions = catalogue.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    load = actions.add_parser("import", help="add a folder of class sub-folders as confirmed photos")
+    load.add_argument("catalogue", metavar="CAT")
+    load.add_argument("data_dir", help="folder with one sub-folder of photos per motif")
+    load.add_argument("--by", default="import", help="recorded as who added and confirmed them (default: %(default)s)")
+    export = actions.add_parser("export", help="write the confirmed photos as a folder per motif, with provenance.csv")
+    export.add_argument("catalogue", metavar="CAT")
+    export.add_argument("out_dir", help="a new or empty folder, or an earlier export (brought up to date)")
+    listing = actions.add_parser("list", help="photos per motif and status")
+    listing.add_argument("catalogue", metavar="CAT")
+    backup = actions.add_parser("backup", help="a consistent copy of the whole catalogue into a new folder")
+    backup.add_argument("catalogue", metavar="CAT")
+    backup.add_argument("dest", help="a new or empty folder; the copy is a folder catalogue")
     return parser
 
 
@@ -107,10 +132,18 @@ def _expand(paths) -> list[Path]:
 
 
 def _train(args) -> int:
+    from .catalogue import Catalogue, is_catalogue
     from .train import train
 
     values = {name: getattr(args, name) for name in TrainConfig.field_names()}
-    train(args.data_dir, args.out, TrainConfig(**values), verbose=2 if args.quiet or not sys.stdout.isatty() else 1)
+    data_dir = args.data_dir
+    if is_catalogue(data_dir):  # train on its confirmed photos, exported to a folder the model card can point to
+        data_dir = args.photos_dir or str(Path(args.out).resolve()) + "_photos"
+        with Catalogue.open(args.data_dir) as catalogue:
+            summary = catalogue.export(data_dir)
+        print(f"Exported {sum(summary.written.values())} confirmed photos of {len(summary.written)} motifs from "
+              f"{catalogue.location} to {data_dir}", flush=True)
+    train(data_dir, args.out, TrainConfig(**values), verbose=2 if args.quiet or not sys.stdout.isatty() else 1)
     return 0
 
 
@@ -123,7 +156,11 @@ def _evaluate(args) -> int:
 
 def _calibrate(args) -> int:
     from .calibrate import calibrate_model_folder
+    from .enrol import add_class_centres
 
+    if args.centres_only:
+        add_class_centres(args.model_dir)
+        return 0
     calibrate_model_folder(args.model_dir, args.method, args.target_accept, args.confident)
     return 0
 
@@ -135,7 +172,7 @@ def _predict(args) -> int:
     files = _expand(args.images)
     if not files:
         raise FileNotFoundError(f"No images found in {' '.join(args.images)}.")
-    predictor = Predictor(args.model_dir)
+    predictor = Predictor(args.model_dir, catalogue=args.catalogue)
     failures = 0
     for file in files:
         try:
@@ -160,6 +197,9 @@ def _answer_line(prediction) -> str:
     from .verdict import MOTIF, UNCERTAIN
 
     guesses = ", ".join(f"{name} {p:.1%}" for name, p in prediction.top)
+    if prediction.verdict == MOTIF and prediction.source == "catalogue":
+        return (f"{prediction.label} (from {prediction.match.references} catalogue photos; closest by "
+                f"{prediction.match.margin:+.2f} over {prediction.match.rival})")
     if prediction.verdict == MOTIF:
         return f"{prediction.label} ({prediction.confidence:.0%})   top: {guesses}"
     answer = "not sure which motif" if prediction.verdict == UNCERTAIN else "not a motif"
@@ -167,10 +207,49 @@ def _answer_line(prediction) -> str:
     return f"{prediction.label} ({answer})   closest: {guesses}   ({prediction.reason.rstrip('.')}.{advice})"
 
 
+def _catalogue(args) -> int:
+    from .catalogue import STATUSES, Catalogue
+
+    with Catalogue.open(args.catalogue) as catalogue:
+        if args.action == "import":
+            summary = catalogue.import_folder(args.data_dir, by=args.by, progress=_progress_line)
+            print(f"\rImported {sum(summary.added.values())} photos into {catalogue.location}"
+                  f" ({summary.duplicates} already there)" + " " * 20)
+            for motif, count in sorted(summary.added.items()):
+                print(f"  {motif}: {count}")
+            for path, reason in summary.skipped:
+                print(f"  skipped {path}: {reason.split(': ', 1)[-1]}")
+            for folder in summary.empty:
+                print(f"  empty folder: {folder}")
+        elif args.action == "export":
+            summary = catalogue.export(args.out_dir)
+            print(f"Exported {sum(summary.written.values())} confirmed photos of {len(summary.written)} motifs to "
+                  f"{summary.path} (with provenance.csv)" + (f"; removed {summary.removed} no longer confirmed"
+                                                               if summary.removed else ""))
+        elif args.action == "list":
+            counts = catalogue.counts()
+            width = max([len(slug) for slug in counts] + [5])
+            print(f"{'motif':<{width}}  " + "  ".join(f"{status:>9}" for status in STATUSES))
+            for slug, by_status in sorted(counts.items()):
+                print(f"{slug:<{width}}  " + "  ".join(f"{by_status.get(status, 0):>9}" for status in STATUSES))
+        else:
+            print(f"Backed up {catalogue.location} to {catalogue.backup(args.dest)}")
+    return 0
+
+
+def _progress_line(done: int, total: int, path) -> None:
+    """One updating line on a terminal; every 50th file otherwise (logs stay short)."""
+    if sys.stdout.isatty():
+        print(f"\r{done}/{total} {Path(path).name[:40]:<40}", end="", flush=True)
+    elif done % 50 == 0 or done == total:
+        print(f"{done}/{total} photos read", flush=True)
+
+
 def main(argv=None) -> int:
     """Run the CLI; errors are one line on stderr and exit code 2, never a traceback."""
     args = build_parser().parse_args(argv)
-    handlers = {"train": _train, "evaluate": _evaluate, "calibrate": _calibrate, "predict": _predict}
+    handlers = {"train": _train, "evaluate": _evaluate, "calibrate": _calibrate, "predict": _predict,
+                "catalogue": _catalogue}
     try:
         return handlers[args.command](args)
     except (FileNotFoundError, ValueError, ImportError) as error:

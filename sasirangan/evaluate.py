@@ -38,7 +38,7 @@ def _images_only(images, labels):
 
 def compute_metrics(y_true: np.ndarray, probabilities: np.ndarray, class_names) -> dict:
     """Accuracy, top-3 accuracy, per-class precision/recall/F1 and the confusion matrix."""
-    from sklearn.metrics import classification_report, confusion_matrix, top_k_accuracy_score
+    from sklearn.metrics import classification_report, confusion_matrix
 
     labels = list(range(len(class_names)))
     y_pred = probabilities.argmax(axis=1)
@@ -50,12 +50,23 @@ def compute_metrics(y_true: np.ndarray, probabilities: np.ndarray, class_names) 
         "images": int(len(y_true)),
         "accuracy": float(np.mean(y_pred == y_true)) if len(y_true) else 0.0,
         "accuracy_interval": accuracy_interval(int(np.sum(y_pred == y_true)), len(y_true)),
-        "top3_accuracy": float(top_k_accuracy_score(y_true, probabilities, k=k, labels=labels)) if len(y_true) else 0.0,
+        "top3_accuracy": _top_k_accuracy(y_true, probabilities, k, labels),
         "per_class": {name: report[name] for name in class_names},
         "macro_avg": report["macro avg"],
         "weighted_avg": report["weighted avg"],
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
+
+
+def _top_k_accuracy(y_true, probabilities, k: int, labels) -> float:
+    """Top-k accuracy; with two classes top-1 (scikit-learn reads a 2-column score as binary and fails)."""
+    from sklearn.metrics import top_k_accuracy_score
+
+    if not len(y_true):
+        return 0.0
+    if len(labels) <= 2:
+        return float(np.mean(probabilities.argmax(axis=1) == y_true))
+    return float(top_k_accuracy_score(y_true, probabilities, k=k, labels=labels))
 
 
 def accuracy_interval(correct: int, total: int, confidence: float = 0.95) -> list[float]:

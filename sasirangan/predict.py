@@ -20,6 +20,7 @@ from .data import load_image
 from .views import Views, average_outputs, image_views
 from .card import OPEN_SET_FILE, TFLITE_FILE
 from .model import export_tflite, load_model_folder
+from .enrol import Enrolment, Match
 from .openset import OpenSetScorer
 from .verdict import DEFAULT_CONFIDENT, MOTIF, NOT_MOTIF, UNCERTAIN, ClothScorer, decide_verdict, picture_problem
 
@@ -30,6 +31,20 @@ REASON_CLOTH = "it looks like cloth or pattern, but not like any motif the model
 REASON_NOT_CLOTH = "it does not look like the cloth or patterns the model was trained on"
 
 AGREEMENT_TOLERANCE = 1e-3  # the fast path must match the Keras model this closely
+REFERENCES_REFRESH = 0.25  # seconds between checks whether the catalogue changed (a cheap query)
+
+
+def model_key(model_dir) -> str:
+    """Names the model's weights, so cached catalogue features are never those of another model."""
+    import hashlib
+
+    from .card import MODEL_FILE
+
+    digest = hashlib.sha256()
+    with open(Path(model_dir) / MODEL_FILE, "rb") as weights:
+        for block in iter(lambda: weights.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -47,6 +62,8 @@ class Prediction:
     cloth: float | None = None  # cloth-or-pattern probability, when the model has a cloth score
     problem: str | None = None  # what is wrong with the picture itself (sasirangan.quality code), if anything
     advice: str | None = None  # what to do about it
+    match: Match | None = None  # the nearest catalogue motif, when the predictor has a catalogue
+    source: str = "model"  # "catalogue" when the motif was named from confirmed catalogue photos
 
     @property
     def is_unknown(self) -> bool:
@@ -59,6 +76,8 @@ class Prediction:
             answer["reason"] = self.reason
         if self.problem:
             answer["problem"], answer["advice"] = self.problem, self.advice
+        if self.source == "catalogue":
+            answer["source"], answer["references"] = self.source, self.match.references
         return answer
 
 
@@ -68,6 +87,10 @@ class Predictor:
     Args:
         model_dir: a folder written by `sasirangan train`.
         backend: "auto" (LiteRT if available, else TensorFlow), "litert" or "tf".
+        catalogue: a `sasirangan.catalogue.Catalogue`, or its folder or `postgresql://` URL:
+            its confirmed photos become references (`sasirangan.enrol`), so a motif enrolled
+            there is named without retraining; changes are picked up within
+            `REFERENCES_REFRESH` seconds, or at once after `refresh_references()`.
 
     Example:
         >>> predictor = Predictor("models/sasirangan_default")   # doctest: +SKIP
@@ -75,7 +98,7 @@ class Predictor:
         'gigi_haruan'
     """
 
-    def __init__(self, model_dir, backend: str = "auto"):
+    def __init__(self, model_dir, backend: str = "auto", catalogue=None):
         self.model_dir = Path(model_dir)
         self.model, self.class_names, self.card = load_model_folder(self.model_dir)
         self.image_size = int(self.model.input_shape[1])
@@ -85,6 +108,57 @@ class Predictor:
         self.confident = float((self.card.verdict or {}).get("confident", DEFAULT_CONFIDENT))
         self._lock = threading.Lock()  # a LiteRT interpreter serves one call at a time
         self.backend = self._open_backend(backend)
+        self.catalogue, self.enrolment = None, None
+        if catalogue is not None:
+            self.use_catalogue(catalogue)
+
+    # -- catalogue references ------------------------------------------------------
+
+    def use_catalogue(self, catalogue) -> None:
+        """Name motifs from a catalogue's confirmed photos too (see the class docstring).
+
+        Raises:
+            NotFittedError: the model folder has no class centres (run `sasirangan calibrate`).
+        """
+        from .catalogue import Catalogue
+
+        path = self.model_dir / OPEN_SET_FILE
+        arrays = dict(np.load(path)) if path.is_file() else {}
+        self.enrolment = Enrolment.from_arrays(arrays)
+        self.catalogue = catalogue if isinstance(catalogue, Catalogue) else Catalogue.open(catalogue)
+        self.model_key = model_key(self.model_dir)
+        self._references_lock = threading.Lock()
+        self._references_revision, self._references_checked = None, 0.0
+        self.refresh_references()
+
+    def refresh_references(self) -> int:
+        """Load the catalogue's confirmed photos as references if the catalogue changed.
+
+        Features of each photo are computed once per model and kept in the catalogue
+        (`embeddings`), so a confirmation costs one photo's views (~60 ms), not a rebuild.
+        Returns the number of references.
+        """
+        with self._references_lock:
+            self._references_checked = time.monotonic()
+            revision = self.catalogue.revision()
+            if revision != self._references_revision:
+                confirmed = self.catalogue.confirmed()
+                vectors = self.catalogue.get_embeddings(self.model_key, [sha for _, sha in confirmed])
+                for _, sha in confirmed:
+                    if sha not in vectors:
+                        vectors[sha] = np.asarray(self.outputs(self.catalogue.load_photo(sha))["features"], np.float32)
+                        self.catalogue.put_embedding(self.model_key, sha, vectors[sha])
+                features = np.stack([vectors[sha] for _, sha in confirmed]) if confirmed else None
+                self.enrolment.set_references([motif for motif, _ in confirmed], features)
+                self._references_revision = revision
+            return sum(self.enrolment.references.values())
+
+    def _catalogue_match(self, outputs: dict) -> Match | None:
+        if self.enrolment is None or "features" not in outputs:
+            return None
+        if time.monotonic() - self._references_checked >= REFERENCES_REFRESH:
+            self.refresh_references()  # another process (or app worker) may have confirmed photos
+        return self.enrolment.match(outputs["features"])
 
     def _open_scorers(self) -> tuple[OpenSetScorer | None, ClothScorer | None]:
         """The open-set scorer and the cloth scorer; None for what calibration did not fit."""
@@ -94,7 +168,7 @@ class Predictor:
         path = self.model_dir / OPEN_SET_FILE
         arrays = dict(np.load(path)) if path.is_file() else {}
         rebuild = f"{path} is missing or incomplete; run `sasirangan calibrate {self.model_dir}` to rebuild it."
-        scorer = OpenSetScorer.from_dict(settings, {k: v for k, v in arrays.items() if not k.startswith("cloth_")})
+        scorer = OpenSetScorer.from_dict(settings, {k: v for k, v in arrays.items() if not k.startswith(("cloth_", "enrol_"))})
         if scorer.method in ("mahalanobis", "cosine") and "centres" not in arrays:
             raise FileNotFoundError(rebuild)
         cloth_settings = (self.card.verdict or {}).get("cloth")
@@ -206,6 +280,9 @@ class Predictor:
         (`sasirangan.verdict.decide_verdict`). With the `picture` (RGB uint8), a picture too
         dark to judge, or one that is too bright, too blurry or shows too little cloth when no
         motif is named, is answered "uncertain" with what to do (`verdict.picture_problem`).
+        With a catalogue, a picture nearer a catalogue motif's references than any other motif
+        (`enrol.Enrolment.match`) and not judged "not cloth" is named as that motif
+        (`source="catalogue"`), whatever the model's own classes say.
         A bare probability vector skips the open-set and cloth scores.
         """
         if not isinstance(outputs, dict):
@@ -221,7 +298,15 @@ class Predictor:
         is_cloth = None if cloth is None else cloth >= self.cloth_scorer.threshold_
         verdict = decide_verdict(best != UNKNOWN_CLASS, confidence, self.confident, open_set_ok, is_cloth,
                                  best == UNKNOWN_CLASS)
-        problem = picture_problem(picture, verdict)
+        match = self._catalogue_match(outputs)
+        from_catalogue = (match is not None and match.named and match.motif != UNKNOWN_CLASS
+                          and is_cloth is not False)
+        problem = picture_problem(picture, MOTIF if from_catalogue else verdict)
+        if from_catalogue and problem is None:
+            ranked = sorted(match.shares.items(), key=lambda item: -item[1])
+            return Prediction(label=match.motif, confidence=match.shares[match.motif], top=ranked[:top_k],
+                              probabilities=match.shares, seconds=seconds, score=score, verdict=MOTIF, cloth=cloth,
+                              match=match, source="catalogue")
         if problem is not None:
             verdict = UNCERTAIN
         return Prediction(
@@ -236,6 +321,7 @@ class Predictor:
             cloth=cloth,
             problem=problem.code if problem else None,
             advice=problem.advice if problem else None,
+            match=match,
         )
 
     def _reason(self, verdict, best, confidence, open_set_ok, is_cloth, problem) -> str | None:

@@ -1,0 +1,174 @@
+"""Enrol motifs without retraining: nearest class centre over the model's pooled features.
+
+A confirmed catalogue photo becomes a reference at once: its pooled backbone features (the
+head's input, averaged over the model card's views) join the motif's *prototype*, the mean
+of its references. A picture is named as a catalogue motif when it is closer to that
+prototype than to the centre of every other motif, by at least a margin. The other centres
+are the model's own classes (means of its training features, fitted by `sasirangan
+calibrate` and stored in `open_set.npz`) and the other catalogue motifs, so an enrolled motif
+must beat what the model already knows, the `unknown` class included.
+
+Why prototypes against class centres and not a fixed similarity threshold: on batik10 with
+five references per left-out motif, a similarity threshold named about 40-50% of the motif's
+other photos at 5% false naming, the margin over the known centres about 75%
+(BENCHMARKS.md, "Enrolling a motif without retraining").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .calibrate import NotFittedError
+
+ENROL_MARGIN = -0.05  # cosine margin over the nearest other centre from which a catalogue motif is named
+SHARE_TEMPERATURE = 0.05  # cosine similarities -> shares among the motifs (for display only)
+ARRAY_PREFIX = "enrol_"
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, np.float64)
+    return rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12)
+
+
+@dataclass(frozen=True)
+class Match:
+    """The nearest catalogue motif for one picture."""
+
+    motif: str  # slug of the nearest catalogue motif
+    similarity: float  # cosine similarity to its prototype
+    margin: float  # similarity minus that of the nearest centre of another motif
+    rival: str  # that other motif
+    references: int  # confirmed photos behind the prototype
+    shares: dict  # {slug: share} among all motifs' centres (softmax of similarities), for display
+    named: bool  # margin reaches the threshold: the answer is this motif
+
+
+class Enrolment:
+    """Class centres of the model's own classes, plus prototypes of catalogue motifs.
+
+    Args:
+        margin: cosine margin a catalogue prototype must win by (`ENROL_MARGIN`).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> known = rng.normal(0, 1, (40, 8)) + np.repeat(np.eye(8)[:2] * 4, 20, axis=0)
+        >>> enrolment = Enrolment().fit(known, np.repeat([0, 1], 20), ["a", "b"])
+        >>> enrolment.set_references(["new"] * 5, rng.normal(0, 1, (5, 8)) + np.eye(8)[2] * 4)
+        >>> enrolment.match(np.eye(8)[2] * 4).motif
+        'new'
+    """
+
+    def __init__(self, margin: float = ENROL_MARGIN):
+        self.margin = margin
+        self.references: dict[str, int] = {}
+        self._prototypes = np.zeros((0, 0))
+        self._prototype_names: list[str] = []
+
+    def fit(self, features, labels, class_names) -> "Enrolment":
+        """Standardisation and one centre per class, from the model's training features."""
+        features, labels = np.asarray(features, np.float64), np.asarray(labels)
+        self.mean_ = features.mean(axis=0)
+        self.scale_ = features.std(axis=0) + 1e-6
+        present = [i for i in range(len(class_names)) if np.any(labels == i)]
+        self.class_names_ = [class_names[i] for i in present]
+        self.centres_ = _unit(np.stack([self._embed(features[labels == i]).mean(axis=0) for i in present]))
+        return self
+
+    def _embed(self, features) -> np.ndarray:
+        if not hasattr(self, "mean_"):
+            raise NotFittedError("This Enrolment has no class centres; run `sasirangan calibrate` on the model folder.")
+        return _unit((np.atleast_2d(np.asarray(features, np.float64)) - self.mean_) / self.scale_)
+
+    def set_references(self, motifs, features) -> None:
+        """Replace the catalogue's references: one motif slug per row of pooled features."""
+        motifs = list(motifs)
+        self.references = {motif: motifs.count(motif) for motif in dict.fromkeys(motifs)}
+        if not motifs:
+            self._prototypes, self._prototype_names = np.zeros((0, len(self.mean_))), []
+            return
+        embedded = self._embed(features)
+        rows = np.array(motifs)
+        self._prototype_names = list(self.references)
+        self._prototypes = _unit(np.stack([embedded[rows == motif].mean(axis=0) for motif in self._prototype_names]))
+
+    def match(self, features) -> Match | None:
+        """The nearest catalogue motif of one picture (None when nothing is enrolled)."""
+        if not self._prototype_names:
+            return None
+        query = self._embed(features)[0]
+        names = self.class_names_ + self._prototype_names
+        similarities = np.r_[self.centres_ @ query, self._prototypes @ query]
+        best_by_motif: dict[str, float] = {}
+        for name, similarity in zip(names, similarities):
+            best_by_motif[name] = max(similarity, best_by_motif.get(name, -np.inf))
+        enrolled = max(self._prototype_names, key=lambda name: best_by_motif[name])
+        rival = max((name for name in best_by_motif if name != enrolled), key=best_by_motif.get, default=None)
+        rival_similarity = best_by_motif[rival] if rival is not None else -1.0
+        margin = float(best_by_motif[enrolled] - rival_similarity)
+        scaled = np.array(list(best_by_motif.values())) / SHARE_TEMPERATURE
+        shares = np.exp(scaled - scaled.max())
+        shares /= shares.sum()
+        return Match(motif=enrolled, similarity=float(best_by_motif[enrolled]), margin=margin, rival=rival or "",
+                     references=self.references[enrolled],
+                     shares={name: float(s) for name, s in zip(best_by_motif, shares)},
+                     named=margin >= self.margin)
+
+    # -- persistence: arrays in open_set.npz, beside the open-set and cloth scores ------------
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {f"{ARRAY_PREFIX}mean": self.mean_.astype(np.float32), f"{ARRAY_PREFIX}scale": self.scale_.astype(np.float32),
+                f"{ARRAY_PREFIX}centres": self.centres_.astype(np.float32),
+                f"{ARRAY_PREFIX}classes": np.array(self.class_names_)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, margin: float = ENROL_MARGIN) -> "Enrolment":
+        """The fitted centres from open_set.npz's arrays.
+
+        Raises:
+            NotFittedError: the model folder was calibrated before enrolment existed.
+        """
+        enrolment = cls(margin)
+        if f"{ARRAY_PREFIX}centres" not in arrays:
+            raise NotFittedError("This model folder has no class centres for enrolling catalogue motifs; run "
+                                 "`sasirangan calibrate MODEL_DIR --centres-only` (it needs the model's training photos).")
+        enrolment.mean_ = np.asarray(arrays[f"{ARRAY_PREFIX}mean"], np.float64)
+        enrolment.scale_ = np.asarray(arrays[f"{ARRAY_PREFIX}scale"], np.float64)
+        enrolment.centres_ = np.asarray(arrays[f"{ARRAY_PREFIX}centres"], np.float64)
+        enrolment.class_names_ = [str(name) for name in arrays[f"{ARRAY_PREFIX}classes"]]
+        enrolment._prototypes = np.zeros((0, len(enrolment.mean_)))
+        return enrolment
+
+
+def add_class_centres(model_dir, verbose: bool = True) -> Enrolment:
+    """Fit the class centres of a model folder calibrated before enrolment existed, and add them to
+    its open_set.npz, leaving the temperature and thresholds as they are.
+
+    The centres read the backbone's pooled features of the training split, which a refit of the
+    head does not change, so they can be added to a refit model without refitting anything else.
+
+    Raises:
+        FileNotFoundError: the model's training photos are gone.
+    """
+    from pathlib import Path
+
+    from .card import OPEN_SET_FILE
+    from .evaluate import model_outputs
+    from .model import load_model_folder
+
+    model_dir = Path(model_dir)
+    model, class_names, card = load_model_folder(model_dir)
+    samples = card.samples("train", model_dir)
+    missing = [s.path for s in samples if not Path(s.path).is_file()]
+    if missing:
+        raise FileNotFoundError(f"Class centres need the model's training photos; {missing[0]} is gone.")
+    index = {name: i for i, name in enumerate(class_names)}
+    outputs = model_outputs(model, samples, class_names, int(model.input_shape[1]), card.view_spec)
+    enrolment = Enrolment().fit(outputs["features"], np.array([index[s.label] for s in samples]), class_names)
+    path = model_dir / OPEN_SET_FILE
+    arrays = {key: value for key, value in np.load(path).items()} if path.is_file() else {}
+    np.savez(path, **{**arrays, **enrolment.arrays()})
+    if verbose:
+        print(f"Added the centres of {len(enrolment.class_names_)} classes to {path}: catalogue motifs can be enrolled.")
+    return enrolment

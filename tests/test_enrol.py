@@ -1,0 +1,221 @@
+"""Enrolling motifs from catalogue photos without retraining (sasirangan.enrol, Predictor(catalogue=...))."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import pattern_image
+from sasirangan.calibrate import NotFittedError
+from sasirangan.catalogue import Catalogue
+from sasirangan.cli import main
+from sasirangan.enrol import Enrolment
+from sasirangan.predict import Predictor
+
+
+def _clusters(rng, centres, per_cluster=20, spread=0.3):
+    return np.concatenate([rng.normal(0, spread, (per_cluster, centres.shape[1])) + c for c in centres])
+
+
+def test_enrolled_motif_is_named_and_known_ones_are_not_taken():
+    rng = np.random.default_rng(0)
+    centres = np.eye(6)[:3] * 4
+    enrolment = Enrolment().fit(_clusters(rng, centres), np.repeat([0, 1, 2], 20), ["a", "b", "c"])
+    new_centre = np.eye(6)[3] * 4
+    enrolment.set_references(["new"] * 5, _clusters(rng, new_centre[None], per_cluster=5))
+
+    new_photos = _clusters(rng, new_centre[None], per_cluster=30)
+    known_photos = _clusters(rng, centres, per_cluster=10)
+    named_new = [enrolment.match(f).named and enrolment.match(f).motif == "new" for f in new_photos]
+    named_known = [enrolment.match(f).named for f in known_photos]
+    assert np.mean(named_new) > 0.9
+    assert np.mean(named_known) < 0.1
+    match = enrolment.match(new_photos[0])
+    assert match.references == 5 and match.rival in ("a", "b", "c")
+    assert abs(sum(match.shares.values()) - 1) < 1e-9 and max(match.shares, key=match.shares.get) == "new"
+
+
+def test_nearest_of_two_enrolled_motifs_wins():
+    rng = np.random.default_rng(1)
+    enrolment = Enrolment().fit(_clusters(rng, np.eye(6)[:2] * 4), np.repeat([0, 1], 20), ["a", "b"])
+    x, y = np.eye(6)[2] * 4, np.eye(6)[3] * 4
+    enrolment.set_references(["x"] * 5 + ["y"] * 5, np.r_[_clusters(rng, x[None], 5), _clusters(rng, y[None], 5)])
+    assert enrolment.match(y).motif == "y" and enrolment.match(y).rival == "x"
+    assert enrolment.references == {"x": 5, "y": 5}
+
+
+def test_nothing_enrolled_means_no_match_and_unfitted_is_explained():
+    enrolment = Enrolment().fit(np.eye(4), np.arange(4), list("abcd"))
+    enrolment.set_references([], None)
+    assert enrolment.match(np.ones(4)) is None
+    with pytest.raises(NotFittedError, match="sasirangan calibrate"):
+        Enrolment.from_arrays({})
+
+
+def test_centres_round_trip_through_arrays():
+    rng = np.random.default_rng(2)
+    fitted = Enrolment().fit(rng.normal(size=(30, 5)), np.repeat([0, 1, 2], 10), ["a", "b", "c"])
+    loaded = Enrolment.from_arrays(fitted.arrays())
+    references = rng.normal(size=(3, 5)) + 3
+    for enrolment in (fitted, loaded):
+        enrolment.set_references(["n"] * 3, references)
+    query = rng.normal(size=5)
+    assert loaded.class_names_ == ["a", "b", "c"]
+    assert loaded.match(query).margin == pytest.approx(fitted.match(query).margin, abs=1e-5)
+
+
+# --------------------------------------------------------------------------- through the Predictor
+
+
+def _dots(seed: int, size: int = 40):
+    """A fourth pattern the toy model never saw: a grid of dark dots on a light ground."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size]
+    period = rng.uniform(6, 9)
+    dots = (np.sin(x / period * 6.28) * np.sin(y / period * 6.28)) > 0.6
+    pixels = np.where(dots[..., None], rng.uniform(10, 60, 3), rng.uniform(180, 240, 3)) + rng.normal(0, 8, (size, size, 3))
+    return np.clip(pixels, 0, 255).astype(np.uint8)
+
+
+def test_confirmed_photos_are_recognised_at_once_and_rejection_forgets_them(trained_model_dir, tmp_path):
+    with Catalogue.open(tmp_path / "cat") as catalogue:
+        predictor = Predictor(trained_model_dir, catalogue=catalogue)
+        photos = [_dots(seed) for seed in range(5)]
+        assert predictor.predict(photos[0]).source == "model"  # nothing enrolled yet
+
+        captures = [catalogue.add_photo(photo, "Dots", source="upload") for photo in photos]
+        predictor.refresh_references()
+        assert predictor.enrolment.references == {}  # suggestions are not references
+        for capture in captures:
+            catalogue.confirm(capture.id, by="curator")
+        assert predictor.refresh_references() == 5
+
+        prediction = predictor.predict(photos[0])
+        assert (prediction.label, prediction.source, prediction.verdict) == ("dots", "catalogue", "motif")
+        assert prediction.match.references == 5
+        answer = prediction.to_json("dots.png")
+        assert answer["source"] == "catalogue" and answer["references"] == 5
+
+        for capture in captures:
+            catalogue.reject(capture.id, by="curator")
+        predictor.refresh_references()
+        assert predictor.predict(photos[0]).label != "dots"
+
+
+def test_features_of_catalogue_photos_are_computed_once_per_model(trained_model_dir, tmp_path):
+    with Catalogue.open(tmp_path / "cat") as catalogue:
+        for seed in range(3):
+            catalogue.add_photo(_dots(seed), "dots", source="import", status="confirmed")
+        first = Predictor(trained_model_dir, catalogue=catalogue)
+        stored = catalogue.get_embeddings(first.model_key, [sha for _, sha in catalogue.confirmed()])
+        assert len(stored) == 3
+        second = Predictor(trained_model_dir, catalogue=catalogue)
+        calls = []
+        second.outputs = lambda *args, **kwargs: calls.append(args)  # the cache must make this unused
+        catalogue.add_photo(_dots(3), "dots", source="import", status="rejected")
+        second._references_revision = None
+        assert second.refresh_references() == 3 and calls == []
+
+
+def test_a_change_made_elsewhere_is_seen_by_a_running_predictor(trained_model_dir, tmp_path):
+    """Another process (or app worker) confirms: the predictor notices through the revision."""
+    import time
+
+    from sasirangan import predict as predict_module
+
+    with Catalogue.open(tmp_path / "cat") as serving_side, Catalogue.open(tmp_path / "cat") as curator_side:
+        predictor = Predictor(trained_model_dir, catalogue=serving_side)
+        for seed in range(5):
+            curator_side.add_photo(_dots(seed), "dots", source="import", status="confirmed")
+        predictor._references_checked = time.monotonic() - predict_module.REFERENCES_REFRESH
+        assert predictor.predict(_dots(0)).label == "dots"
+
+
+def test_model_folder_without_centres_is_explained(trained_model_dir, tmp_path):
+    import shutil
+
+    from sasirangan.card import OPEN_SET_FILE
+
+    model = trained_model_dir.parent / "model_without_centres"  # beside it: the split's paths are relative
+    shutil.rmtree(model, ignore_errors=True)
+    shutil.copytree(trained_model_dir, model)
+    arrays = {k: v for k, v in np.load(model / OPEN_SET_FILE).items() if not k.startswith("enrol_")}
+    np.savez(model / OPEN_SET_FILE, **arrays)
+    with pytest.raises(NotFittedError, match="sasirangan calibrate MODEL_DIR --centres-only"):
+        Predictor(model, catalogue=tmp_path / "cat")
+
+    card_before = json.loads((model / "model_card.json").read_text())
+    assert main(["calibrate", str(model), "--centres-only"]) == 0
+    assert json.loads((model / "model_card.json").read_text()) == card_before  # thresholds untouched
+    refitted = dict(np.load(model / OPEN_SET_FILE))
+    original = dict(np.load(trained_model_dir / OPEN_SET_FILE))
+    assert refitted.keys() == original.keys()
+    np.testing.assert_allclose(refitted["enrol_centres"], original["enrol_centres"], atol=1e-4)
+    assert Predictor(model, catalogue=tmp_path / "cat").enrolment is not None
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def test_cli_catalogue_import_list_export_backup(tmp_path, capsys):
+    data = tmp_path / "data"
+    for offset, (motif, kind) in enumerate((("gigi_haruan", "stripes"), ("kembang_kacang", "checks"))):
+        (data / motif).mkdir(parents=True)
+        for seed in range(3):
+            pattern_image(kind, 100 * offset + seed, 40).save(data / motif / f"{seed}.png")
+    pattern_image("stripes", 0, 40).save(data / "gigi_haruan" / "copy.png")  # the same photo again
+    (data / "gigi_haruan" / "broken.jpg").write_bytes(b"not a jpeg")
+    cat = tmp_path / "cat"
+
+    assert main(["catalogue", "import", str(cat), str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "Imported 6 photos" in out and "1 already there" in out and "broken.jpg" in out
+
+    assert main(["catalogue", "list", str(cat)]) == 0
+    rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["gigi_haruan"] == ["0", "3", "0"] and rows["kembang_kacang"] == ["0", "3", "0"]
+
+    assert main(["catalogue", "export", str(cat), str(tmp_path / "export")]) == 0
+    assert sorted(p.parent.name for p in (tmp_path / "export").rglob("*.png")) == ["gigi_haruan"] * 3 + ["kembang_kacang"] * 3
+    assert (tmp_path / "export" / "provenance.csv").read_text().count("\n") == 7
+
+    assert main(["catalogue", "backup", str(cat), str(tmp_path / "copy")]) == 0
+    with Catalogue.open(tmp_path / "copy") as copy:
+        assert copy.counts()["gigi_haruan"]["confirmed"] == 3
+
+
+def test_cli_catalogue_errors_are_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["catalogue", "list", str(tmp_path / "file")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sasirangan catalogue: error:") and err.count("\n") == 1
+    assert main(["catalogue", "list", "mysql://host/db"]) == 2
+    assert "postgresql://" in capsys.readouterr().err
+
+
+def test_cli_predict_with_catalogue_names_enrolled_motif(trained_model_dir, tmp_path, capsys):
+    cat = tmp_path / "cat"
+    with Catalogue.open(cat) as catalogue:
+        for seed in range(5):
+            catalogue.add_photo(_dots(seed), "dots", source="import", status="confirmed")
+    from PIL import Image
+
+    Image.fromarray(_dots(0)).save(tmp_path / "query.png")
+    assert main(["predict", str(trained_model_dir), str(tmp_path / "query.png"), "--catalogue", str(cat), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["label"], answer["source"], answer["references"]) == ("dots", "catalogue", 5)
+
+
+def test_cli_train_from_a_catalogue(tmp_path, capsys):
+    cat = tmp_path / "cat"
+    with Catalogue.open(cat) as catalogue:
+        for offset, kind in enumerate(("stripes", "checks")):
+            for seed in range(8):
+                catalogue.add_photo(pattern_image(kind, 100 * offset + seed, 40), kind, source="import",
+                                    status="confirmed")
+    out = tmp_path / "model"
+    assert main(["train", str(cat), "--out", str(out), "--image-size", "32", "--weights", "none", "--head-epochs", "1",
+                 "--crop-passes", "1", "--batch-size", "8", "--quiet"]) == 0
+    assert "Exported 16 confirmed photos of 2 motifs" in capsys.readouterr().out
+    assert json.loads((out / "class_names.json").read_text()) == ["checks", "stripes"]
+    assert (tmp_path / "model_photos" / "provenance.csv").is_file()
