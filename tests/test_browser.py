@@ -72,14 +72,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    """app_gradio.py as a user runs it, on a free localhost port; stopped after the module."""
+def _serve(log_path: Path, *args: str, env: dict | None = None):
+    """Run app_gradio.py as a user runs it, on a free localhost port; yields its URL, then stops it."""
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
     with open(log_path, "w") as log:
         server = subprocess.Popen([sys.executable, str(ROOT / "app_gradio.py"), "--model", str(MODEL),
-                                   "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+                                   "--port", str(port), *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                  env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 180
     try:
@@ -100,6 +99,27 @@ def app_url(tmp_path_factory):
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """app_gradio.py serving the bundled model, without a catalogue."""
+    yield from _serve(tmp_path_factory.mktemp("server") / "server.log")
+
+
+CURATOR_PASSWORD = "test-curator-password"
+
+
+@pytest.fixture(scope="module")
+def catalogue_app(tmp_path_factory):
+    """app_gradio.py with a fresh folder catalogue, curating on (the password from the environment
+    variable, as a deployment would pass it); yields (URL, catalogue folder)."""
+    root = tmp_path_factory.mktemp("catalogue_server")
+    folder = root / "catalogue"
+    from sasirangan.app import PASSWORD_ENV
+
+    for url in _serve(root / "server.log", "--catalogue", str(folder), env={PASSWORD_ENV: CURATOR_PASSWORD}):
+        yield url, folder
 
 
 @pytest.fixture(scope="module")
@@ -314,3 +334,52 @@ def test_browser_fits_phone_screen(open_app, motif_photo, tmp_path):
         _expect_card(desktop, _motif_name(MOTIF))
         desktop.wait_for_timeout(500)
         desktop.screenshot(path=str(docs / "screenshot_desktop.png"), full_page=True)
+
+
+def _pick(page, dropdown: str, option: str) -> None:
+    """Choose an option of a gr.Dropdown by its shown text."""
+    page.locator(f"{dropdown} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_browser_catalogue_suggest_confirm_and_browse(browser, catalogue_app, motif_photo):
+    """A visitor saves a photo as a suggestion, a curator confirms it, and it shows in the catalogue."""
+    from playwright.sync_api import expect
+
+    from sasirangan.catalogue import Catalogue
+
+    url, folder = catalogue_app
+    page = browser.new_page(viewport=DESKTOP)
+    page.set_default_timeout(ANSWER_TIMEOUT_MS)
+    try:
+        page.goto(url)
+        _upload(page, motif_photo)
+        _expect_card(page, _motif_name(MOTIF))  # the answer is on screen
+        _pick(page, "#motif_choice", "Gigi Haruan")
+        page.get_by_role("button", name="Save to catalogue").click()
+        expect(page.locator("#feedback_status")).to_contain_text(
+            "Saved as a suggestion for Gigi Haruan; a curator will review it.")
+
+        page.get_by_role("tab", name="Curator").click()
+        page.get_by_role("button", name="Confirm").wait_for(state="hidden")  # nothing to curate before signing in
+        page.get_by_label("Your name").fill("Ayu")
+        page.get_by_label("Curator password").fill(CURATOR_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#curator_status")).to_contain_text("Signed in as Ayu")
+        expect(page.locator("#review_details")).to_contain_text("suggested as Gigi Haruan")
+        expect(page.locator("#review_details")).to_contain_text("From anonymous, by an upload")
+        page.get_by_role("button", name="Confirm").click()
+        expect(page.locator("#curator_status")).to_contain_text("Confirmed #1 as Gigi Haruan.")
+        expect(page.locator("#review_details")).to_contain_text("No suggestions are waiting for review.")
+
+        page.get_by_role("tab", name="Catalogue").click()
+        _pick(page, "#browse_motif", "Gigi Haruan (1)")
+        expect(page.locator("#motif_card")).to_contain_text("1 confirmed photo")
+        expect(page.locator("#motif_gallery img")).to_have_count(1)
+    finally:
+        page.close()
+    with Catalogue.open(folder) as catalogue:
+        (capture,) = catalogue.captures()
+    assert (capture.motif, capture.status, capture.source, capture.submitted_by, capture.reviewed_by) == (
+        "gigi_haruan", "confirmed", "upload", "anonymous", "Ayu")
+    assert capture.model_name == MODEL.name
