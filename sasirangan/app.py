@@ -666,12 +666,14 @@ def save_motif(curation: Curation | None, curator, slug: str, name: str, literal
 
 
 def browse_catalogue(catalogue: Catalogue, slug: str | None = None) -> tuple[gr.Dropdown, str, list]:
-    """The Catalogue tab for one motif (the first if `slug` is None or gone): (the motif
-    dropdown with confirmed-photo counts, the motif's card, its confirmed photos for a gr.Gallery)."""
+    """The Catalogue tab for one motif (if `slug` is None or gone: the one with the most confirmed
+    photos, so the tab opens on photos): (the motif dropdown with confirmed-photo counts, the
+    motif's card, its confirmed photos for a gr.Gallery)."""
     counts = catalogue.counts()
-    choices = [(f"{name} ({counts.get(motif, {}).get('confirmed', 0)})", motif)
-               for name, motif in motif_choices(catalogue)]
-    slug = slug if any(motif == slug for _, motif in choices) else (choices[0][1] if choices else None)
+    confirmed_count = {motif: counts.get(motif, {}).get("confirmed", 0) for _, motif in motif_choices(catalogue)}
+    choices = [(f"{name} ({confirmed_count[motif]})", motif) for name, motif in motif_choices(catalogue)]
+    if not any(motif == slug for _, motif in choices):
+        slug = max(confirmed_count, key=confirmed_count.get) if choices else None  # first of the best, by name
     if slug is None:
         return gr.Dropdown(choices=[], value=None), "The catalogue has no motifs yet.", []
     motif = catalogue.motif(slug)

@@ -210,6 +210,8 @@ def _answer_line(prediction) -> str:
 def _catalogue(args) -> int:
     from .catalogue import STATUSES, Catalogue
 
+    if args.action == "import" and not Path(args.data_dir).is_dir():  # before the catalogue is created
+        raise FileNotFoundError(f"{args.data_dir}: folder not found; give a folder with one sub-folder per motif.")
     with Catalogue.open(args.catalogue) as catalogue:
         if args.action == "import":
             summary = catalogue.import_folder(args.data_dir, by=args.by, progress=_progress_line)

@@ -743,7 +743,7 @@ def test_browse_catalogue_lists_motifs_and_confirmed_photos(predictor, curation,
     assert {np.asarray(image.convert("RGB")).tobytes() for image, _ in gallery} == confirmed
     empty_motif, empty_card, empty_gallery = app.browse_catalogue(catalogue, "bayam_raja")
     assert "no confirmed photos yet" in empty_card and empty_gallery == []
-    assert app.browse_catalogue(catalogue, None)[0].value == "bayam_raja"  # the first by name
+    assert app.browse_catalogue(catalogue, None)[0].value == "gigi_haruan"  # the motif with the most photos
 
 
 # --------------------------------------------------------------------------- the page with a catalogue

@@ -191,6 +191,9 @@ def test_cli_catalogue_errors_are_one_line(tmp_path, capsys):
     assert err.startswith("sasirangan catalogue: error:") and err.count("\n") == 1
     assert main(["catalogue", "list", "mysql://host/db"]) == 2
     assert "postgresql://" in capsys.readouterr().err
+    assert main(["catalogue", "import", str(tmp_path / "new_cat"), str(tmp_path / "missing")]) == 2
+    assert "folder not found" in capsys.readouterr().err
+    assert not (tmp_path / "new_cat").exists()  # a failed import creates nothing
 
 
 def test_cli_predict_with_catalogue_names_enrolled_motif(trained_model_dir, tmp_path, capsys):
