@@ -8,9 +8,10 @@ tab shows each motif with its confirmed photos, and curators sign in on the Cura
 password of --curator-password or of the SASIRANGAN_CURATOR_PASSWORD environment variable (the
 variable keeps it out of the process list).
 
-A thin shell (STYLE.md 10): the layout and handlers live in `sasirangan.app`. `demo` is
-module-level for `gradio app_gradio.py` reload mode; importing this file never fails,
-`demo` is just None when the default model folder is missing or broken.
+A thin shell (STYLE.md 10): the layout and handlers live in `sasirangan.app` (the catalogue's in
+`sasirangan.app_catalogue`). `demo` is module-level for `gradio app_gradio.py` reload mode;
+importing this file never fails, `demo` is just None when the default model folder is missing or
+broken.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from sasirangan.app import PASSWORD_ENV, build_app
+from sasirangan.app import build_app
+from sasirangan.app_catalogue import PASSWORD_ENV
 from sasirangan.calibrate import NotFittedError
 from sasirangan.catalogue import Catalogue
 from sasirangan.predict import Predictor

@@ -66,8 +66,8 @@ def choose_references(files: list[Path], rng) -> tuple[list[Path], list[Path]]:
 def measure(model_dir: Path, motif: str, motif_files: list[Path], not_textile: list[Path], rng) -> dict:
     """Margins and answers of every measured picture, through a real catalogue and Predictor."""
     from sasirangan.catalogue import Catalogue
-    from sasirangan.predict import Predictor
     from sasirangan.model import load_model_folder
+    from sasirangan.predict import Predictor
 
     from sasirangan.card import OPEN_SET_FILE
     from sasirangan.enrol import add_class_centres
@@ -75,7 +75,10 @@ def measure(model_dir: Path, motif: str, motif_files: list[Path], not_textile: l
     if "enrol_centres" not in np.load(model_dir / OPEN_SET_FILE):  # trained by a version without them
         add_class_centres(model_dir)
     _, class_names, card = load_model_folder(model_dir)
-    known_test = [Path(s.path) for s in card.samples("test", model_dir) if s.label != card.unknown_class]
+    known_samples = [s for s in card.samples("test", model_dir) if s.label != card.unknown_class]
+    known_test = [Path(s.path) for s in known_samples]
+    without_catalogue = Predictor(model_dir)
+    known_right_before = [without_catalogue.predict(f).label == s.label for f, s in zip(known_test, known_samples)]
     references, others = choose_references(motif_files, rng)
     with tempfile.TemporaryDirectory() as folder, Catalogue.open(folder) as catalogue:
         for photo in references:
@@ -91,8 +94,11 @@ def measure(model_dir: Path, motif: str, motif_files: list[Path], not_textile: l
                              "problem": prediction.problem})
             return rows
 
-        return {"motif": answers(others), "known": answers(known_test), "not_textile": answers(not_textile),
-                "references": [p.name for p in references]}
+        known = answers(known_test)
+        for row, sample in zip(known, known_samples):
+            row["right"] = row["named"] == sample.label
+        return {"motif": answers(others), "known": known, "not_textile": answers(not_textile),
+                "references": [p.name for p in references], "known_right_before": known_right_before}
 
 
 def rates(result: dict, motif: str, margin: float | None = None) -> dict:
@@ -102,6 +108,13 @@ def rates(result: dict, motif: str, margin: float | None = None) -> dict:
             return row["named"] == motif
         return row["margin"] >= margin and row["cloth_ok"] and row["problem"] is None
     return {group: float(np.mean([named(r) for r in result[group]])) for group in ("motif", "known", "not_textile")}
+
+
+def known_cost(result: dict) -> str:
+    """What enrolling costs the motifs the model knows: its test photos named right before and after."""
+    before = np.mean(result["known_right_before"])
+    after = np.mean([row["right"] for row in result["known"]])
+    return f"other motifs named right {before:.1%} without the catalogue, {after:.1%} with it"
 
 
 def summary_line(name: str, figures: dict, counts: dict | None = None) -> str:
@@ -146,7 +159,8 @@ def main():
                                  np.random.default_rng([SPLIT_SEED, motifs.index(motif)]))
         counts = {group: len(results[motif][group]) for group in ("motif", "known", "not_textile")}
         print("RESULT " + summary_line(f"{motif} ({'tuning' if motif in tuning else 'held out'})",
-                                       rates(results[motif], motif), counts), flush=True)
+                                       rates(results[motif], motif), counts) + "; " + known_cost(results[motif]),
+              flush=True)
     if args.train_only:
         return
     (args.runs / "results.json").write_text(json.dumps(results))
@@ -155,7 +169,10 @@ def main():
         group = [m for m in group if m in results]
         if group:
             mean = {k: float(np.mean([rates(results[m], m)[k] for m in group])) for k in ("motif", "known", "not_textile")}
-            print("RESULT " + summary_line(f"mean over {len(group)} {name} ({', '.join(group)}), margin {ENROL_MARGIN}", mean))
+            before = np.mean([np.mean(results[m]["known_right_before"]) for m in group])
+            after = np.mean([np.mean([row["right"] for row in results[m]["known"]]) for m in group])
+            print("RESULT " + summary_line(f"mean over {len(group)} {name} ({', '.join(group)}), margin {ENROL_MARGIN}",
+                                           mean) + f"; other motifs named right {before:.1%} -> {after:.1%}")
     if args.sweep:
         for margin in SWEEP:
             for name, group in (("tuning", tuning), ("held out", [m for m in motifs if m not in tuning])):

@@ -29,8 +29,11 @@ REASON_LOW_SCORE = "looks unlike every motif in training (its open-set score is 
 REASON_NOT_SURE = "no motif is sure enough: the best one has {confidence:.0%}, and the model names a motif from {confident:.0%}"
 REASON_CLOTH = "it looks like cloth or pattern, but not like any motif the model knows well enough to name"
 REASON_NOT_CLOTH = "it does not look like the cloth or patterns the model was trained on"
+REASON_NEAR_CATALOGUE = ("the model says {best}, but the picture is almost as close to {motif}, which people "
+                         "taught it from catalogue photos")
 
 AGREEMENT_TOLERANCE = 1e-3  # the fast path must match the Keras model this closely
+NEAR_CATALOGUE_BAND = 0.05  # a model's motif this close to a catalogue motif's margin is answered "not sure"
 REFERENCES_REFRESH = 0.25  # seconds between checks whether the catalogue changed (a cheap query)
 
 
@@ -309,13 +312,19 @@ class Predictor:
                               match=match, source="catalogue")
         if problem is not None:
             verdict = UNCERTAIN
+        top = [(self.class_names[i], float(probabilities[i])) for i in order[:top_k]]
+        shares = {name: float(p) for name, p in zip(self.class_names, probabilities)}
+        reason = self._reason(verdict, best, confidence, open_set_ok, is_cloth, problem)
+        if verdict == MOTIF and self._also_near_catalogue(match, best):
+            verdict, reason, shares = UNCERTAIN, REASON_NEAR_CATALOGUE.format(motif=match.motif, best=best), match.shares
+            top = sorted(shares.items(), key=lambda item: -item[1])[:top_k]
         return Prediction(
             label=best if verdict == MOTIF else UNKNOWN_CLASS,
             confidence=confidence,
-            top=[(self.class_names[i], float(probabilities[i])) for i in order[:top_k]],
-            probabilities={name: float(p) for name, p in zip(self.class_names, probabilities)},
+            top=top,
+            probabilities=shares,
             seconds=seconds,
-            reason=self._reason(verdict, best, confidence, open_set_ok, is_cloth, problem),
+            reason=reason,
             score=score,
             verdict=verdict,
             cloth=cloth,
@@ -323,6 +332,12 @@ class Predictor:
             advice=problem.advice if problem else None,
             match=match,
         )
+
+    def _also_near_catalogue(self, match: Match | None, best: str) -> bool:
+        """The model names one motif, but the picture is almost as near another motif that people
+        enrolled in the catalogue (within `NEAR_CATALOGUE_BAND` of its margin): not sure which."""
+        return (match is not None and match.motif not in (best, UNKNOWN_CLASS)
+                and match.margin >= self.enrolment.margin - NEAR_CATALOGUE_BAND)
 
     def _reason(self, verdict, best, confidence, open_set_ok, is_cloth, problem) -> str | None:
         """Why no motif is named, in words (None when one is)."""

@@ -72,6 +72,14 @@ def trained_model_dir(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def predictor(trained_model_dir):
+    """The toy model's Predictor, loaded once per test module (the app's tests share it)."""
+    from sasirangan.predict import Predictor
+
+    return Predictor(trained_model_dir)
+
+
 # --------------------------------------------------------------------------- PostgreSQL
 
 @pytest.fixture(scope="session")

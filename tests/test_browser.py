@@ -116,7 +116,7 @@ def catalogue_app(tmp_path_factory):
     variable, as a deployment would pass it); yields (URL, catalogue folder)."""
     root = tmp_path_factory.mktemp("catalogue_server")
     folder = root / "catalogue"
-    from sasirangan.app import PASSWORD_ENV
+    from sasirangan.app_catalogue import PASSWORD_ENV
 
     for url in _serve(root / "server.log", "--catalogue", str(folder), env={PASSWORD_ENV: CURATOR_PASSWORD}):
         yield url, folder

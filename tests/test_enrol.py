@@ -222,3 +222,30 @@ def test_cli_train_from_a_catalogue(tmp_path, capsys):
     assert "Exported 16 confirmed photos of 2 motifs" in capsys.readouterr().out
     assert json.loads((out / "class_names.json").read_text()) == ["checks", "stripes"]
     assert (tmp_path / "model_photos" / "provenance.csv").is_file()
+
+
+def test_a_motif_the_model_names_near_a_catalogue_motif_is_not_sure(trained_model_dir, tmp_path):
+    """The three kinds of answer hold for enrolled motifs: almost as near a catalogue motif as the
+    model's own motif is "not sure which", with the catalogue motif among the closest."""
+    from sasirangan import predict as predict_module
+    from sasirangan.enrol import Match
+
+    with Catalogue.open(tmp_path / "cat") as catalogue:
+        predictor = Predictor(trained_model_dir, catalogue=catalogue)
+        margin = predictor.enrolment.margin
+        near = Match("dots", 0.5, margin - predict_module.NEAR_CATALOGUE_BAND / 2, "stripes", 5,
+                     {"dots": 0.5, "stripes": 0.4, "bands": 0.1}, named=False)
+        far = Match("dots", 0.1, margin - 2 * predict_module.NEAR_CATALOGUE_BAND, "stripes", 5, {}, named=False)
+        assert predictor._also_near_catalogue(near, "stripes")
+        assert not predictor._also_near_catalogue(far, "stripes")
+        assert not predictor._also_near_catalogue(near, "dots")  # the same motif: no conflict
+        assert not predictor._also_near_catalogue(None, "stripes")
+
+        predictor.scorer = None  # no open-set gate: the verdict below rests on the confidence alone
+        outputs = {**predictor.outputs(_dots(0)), "logits": np.array([-4.0, -4.0, 4.0], np.float32)}
+        predictor._catalogue_match = lambda outputs: far
+        assert predictor.decide(outputs).verdict == "motif"
+        predictor._catalogue_match = lambda outputs: near
+        prediction = predictor.decide(outputs)
+        assert prediction.verdict == "uncertain" and "dots" in prediction.reason
+        assert "dots" in prediction.probabilities and prediction.label == "unknown"
