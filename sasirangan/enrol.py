@@ -62,9 +62,14 @@ class Enrolment:
 
     def __init__(self, margin: float = ENROL_MARGIN):
         self.margin = margin
-        self.references: dict[str, int] = {}
-        self._prototypes = np.zeros((0, 0))
-        self._prototype_names: list[str] = []
+        # (motif names, their prototypes, references per motif), replaced as one tuple so a
+        # match running in another thread never sees names and prototypes of two versions.
+        self._enrolled: tuple[list[str], np.ndarray, dict[str, int]] = ([], np.zeros((0, 0)), {})
+
+    @property
+    def references(self) -> dict[str, int]:
+        """Confirmed catalogue photos per enrolled motif."""
+        return self._enrolled[2]
 
     def fit(self, features, labels, class_names) -> "Enrolment":
         """Standardisation and one centre per class, from the model's training features."""
@@ -84,26 +89,27 @@ class Enrolment:
     def set_references(self, motifs, features) -> None:
         """Replace the catalogue's references: one motif slug per row of pooled features."""
         motifs = list(motifs)
-        self.references = {motif: motifs.count(motif) for motif in dict.fromkeys(motifs)}
+        references = {motif: motifs.count(motif) for motif in dict.fromkeys(motifs)}
         if not motifs:
-            self._prototypes, self._prototype_names = np.zeros((0, len(self.mean_))), []
+            self._enrolled = ([], np.zeros((0, len(self.mean_))), {})
             return
         embedded = self._embed(features)
         rows = np.array(motifs)
-        self._prototype_names = list(self.references)
-        self._prototypes = _unit(np.stack([embedded[rows == motif].mean(axis=0) for motif in self._prototype_names]))
+        names = list(references)
+        self._enrolled = (names, _unit(np.stack([embedded[rows == motif].mean(axis=0) for motif in names])), references)
 
     def match(self, features) -> Match | None:
         """The nearest catalogue motif of one picture (None when nothing is enrolled)."""
-        if not self._prototype_names:
+        enrolled_names, prototypes, references = self._enrolled
+        if not enrolled_names:
             return None
         query = self._embed(features)[0]
-        names = self.class_names_ + self._prototype_names
-        similarities = np.r_[self.centres_ @ query, self._prototypes @ query]
+        names = self.class_names_ + enrolled_names
+        similarities = np.r_[self.centres_ @ query, prototypes @ query]
         best_by_motif: dict[str, float] = {}
         for name, similarity in zip(names, similarities):
             best_by_motif[name] = max(similarity, best_by_motif.get(name, -np.inf))
-        enrolled = max(self._prototype_names, key=lambda name: best_by_motif[name])
+        enrolled = max(enrolled_names, key=lambda name: best_by_motif[name])
         rival = max((name for name in best_by_motif if name != enrolled), key=best_by_motif.get, default=None)
         rival_similarity = best_by_motif[rival] if rival is not None else -1.0
         margin = float(best_by_motif[enrolled] - rival_similarity)
@@ -111,7 +117,7 @@ class Enrolment:
         shares = np.exp(scaled - scaled.max())
         shares /= shares.sum()
         return Match(motif=enrolled, similarity=float(best_by_motif[enrolled]), margin=margin, rival=rival or "",
-                     references=self.references[enrolled],
+                     references=references[enrolled],
                      shares={name: float(s) for name, s in zip(best_by_motif, shares)},
                      named=margin >= self.margin)
 
@@ -137,7 +143,6 @@ class Enrolment:
         enrolment.scale_ = np.asarray(arrays[f"{ARRAY_PREFIX}scale"], np.float64)
         enrolment.centres_ = np.asarray(arrays[f"{ARRAY_PREFIX}centres"], np.float64)
         enrolment.class_names_ = [str(name) for name in arrays[f"{ARRAY_PREFIX}classes"]]
-        enrolment._prototypes = np.zeros((0, len(enrolment.mean_)))
         return enrolment
 
 

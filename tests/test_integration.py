@@ -36,11 +36,16 @@ def test_train_and_predict_on_real_photos(tmp_path, capsys):
             (data / c / photo.name).symlink_to(photo)
     out = tmp_path / "model"
     assert main(["train", str(data), "--out", str(out), "--crop-passes", "3", "--batch-size", "16", "--quiet"]) == 0
-    photo = sorted((BATIK / "kawung").iterdir())[-1]  # not among the training photos
+    # Two photos a class that are not among the training photos: one photo alone is a coin toss
+    # away from failing on TensorFlow's run-to-run noise.
+    photos = {c: sorted((BATIK / c).iterdir())[-2:] for c in ["kawung", "parang", "megamendung"]}
     capsys.readouterr()
-    assert main(["predict", str(out), str(photo), "--json"]) == 0
-    answer = __import__("json").loads(capsys.readouterr().out)
+    assert main(["predict", str(out), *[str(p) for files in photos.values() for p in files], "--json"]) == 0
+    answers = [__import__("json").loads(line) for line in capsys.readouterr().out.splitlines()]
+    truth = [c for c, files in photos.items() for _ in files]
     # Three validation photos a class make a strict rejection threshold, so "unknown" is a fair
-    # answer here; the best guess must still be the right motif.
-    assert answer["top"][0][0] == "kawung" and answer["label"] in ("kawung", "unknown")
-    assert 0 < answer["confidence"] <= 1 and (answer["label"] == "kawung") != ("reason" in answer)
+    # answer here; the best guess must still be the right motif on most (chance: 2 of 6).
+    assert sum(answer["top"][0][0] == c for answer, c in zip(answers, truth)) >= 4
+    for answer, c in zip(answers, truth):
+        assert answer["label"] in (answer["top"][0][0], "unknown")
+        assert 0 < answer["confidence"] <= 1 and (answer["label"] == "unknown") == ("reason" in answer)
