@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCES = 5
 SPLIT_SEED = 0  # which motifs tune the margin, which photos are references
 QUICK = {"image_size": 32, "weights": "none", "head_epochs": 1, "fine_tune_epochs": 0, "crop_passes": 1}
-SWEEP = (-0.08, -0.06, -0.05, -0.04, -0.03, -0.02, -0.01, 0.0, 0.02, 0.05)
+SWEEP = (-0.14, -0.12, -0.10, -0.08, -0.06, -0.05, -0.04, -0.03, -0.02, -0.01, 0.0, 0.02, 0.05)
 
 
 def not_textile_halves(runs: Path) -> tuple[Path, list[Path]]:

@@ -2,15 +2,18 @@
 
 A confirmed catalogue photo becomes a reference at once: its pooled backbone features (the
 head's input, averaged over the model card's views) join the motif's *prototype*, the mean
-of its references. A picture is named as a catalogue motif when it is closer to that
-prototype than to the centre of every other motif, by at least a margin. The other centres
+of its references. A picture is named as a catalogue motif when its cosine similarity to that
+prototype, plus `ENROL_MARGIN`, reaches its similarity to the centre of every other motif. (The
+margin is slightly negative: a prototype of 5 photos is a rougher centre than one averaged over
+a model's whole training split, so it is given a little slack.) The other centres
 are the model's own classes (means of its training features, fitted by `sasirangan
 calibrate` and stored in `open_set.npz`) and the other catalogue motifs, so an enrolled motif
 must beat what the model already knows, the `unknown` class included.
 
-Why prototypes against class centres and not a fixed similarity threshold: on batik10 with
-five references per left-out motif, a similarity threshold named about 40-50% of the motif's
-other photos at 5% false naming, the margin over the known centres about 75%
+Why prototypes against class centres and not a fixed similarity threshold: an absolute
+similarity means something different for every motif, while "nearer this motif than anything the
+model knows" does not; and a prototype (the mean of 5 references) was steadier than the nearest
+single reference. The margin was chosen on five left-out batik motifs and checked on five others
 (BENCHMARKS.md, "Enrolling a motif without retraining").
 """
 
@@ -22,7 +25,7 @@ import numpy as np
 
 from .calibrate import NotFittedError
 
-ENROL_MARGIN = -0.05  # cosine margin over the nearest other centre from which a catalogue motif is named
+ENROL_MARGIN = -0.08  # cosine margin over the nearest other centre from which a catalogue motif is named (chosen: BENCHMARKS.md)
 SHARE_TEMPERATURE = 0.05  # cosine similarities -> shares among the motifs (for display only)
 ARRAY_PREFIX = "enrol_"
 
@@ -49,7 +52,8 @@ class Enrolment:
     """Class centres of the model's own classes, plus prototypes of catalogue motifs.
 
     Args:
-        margin: cosine margin a catalogue prototype must win by (`ENROL_MARGIN`).
+        margin: a catalogue prototype's similarity minus the best other centre's must reach
+            this (`ENROL_MARGIN`; negative: it may lose by a little).
 
     Example:
         >>> rng = np.random.default_rng(0)
