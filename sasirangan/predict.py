@@ -107,6 +107,8 @@ class Predictor:
         self.image_size = int(self.model.input_shape[1])
         self.temperature = self.card.temperature
         self.views = self.card.view_spec  # what uploads and files are averaged over
+        path = self.model_dir / OPEN_SET_FILE
+        self._open_set_arrays = dict(np.load(path)) if path.is_file() else {}  # read once: scorers and centres
         self.scorer, self.cloth_scorer = self._open_scorers()
         self.confident = float((self.card.verdict or {}).get("confident", DEFAULT_CONFIDENT))
         self._lock = threading.Lock()  # a LiteRT interpreter serves one call at a time
@@ -125,9 +127,7 @@ class Predictor:
         """
         from .catalogue import Catalogue
 
-        path = self.model_dir / OPEN_SET_FILE
-        arrays = dict(np.load(path)) if path.is_file() else {}
-        self.enrolment = Enrolment.from_arrays(arrays)
+        self.enrolment = Enrolment.from_arrays(self._open_set_arrays)
         self.catalogue = catalogue if isinstance(catalogue, Catalogue) else Catalogue.open(catalogue)
         self.model_key = model_key(self.model_dir)
         self._references_lock = threading.Lock()
@@ -168,8 +168,7 @@ class Predictor:
         settings = self.card.open_set
         if not settings or settings.get("threshold") is None:
             return None, None  # an uncalibrated model rejects through its unknown class only
-        path = self.model_dir / OPEN_SET_FILE
-        arrays = dict(np.load(path)) if path.is_file() else {}
+        path, arrays = self.model_dir / OPEN_SET_FILE, self._open_set_arrays
         rebuild = f"{path} is missing or incomplete; run `sasirangan calibrate {self.model_dir}` to rebuild it."
         scorer = OpenSetScorer.from_dict(settings, {k: v for k, v in arrays.items() if not k.startswith(("cloth_", "enrol_"))})
         if scorer.method in ("mahalanobis", "cosine") and "centres" not in arrays:
