@@ -14,7 +14,7 @@ class TrainConfig:
     """How one model is trained. Every field is also a `sasirangan train --flag`."""
 
     backbone: str = "mobilenet_v2"  # a key of sasirangan.backbones.BACKBONES
-    image_size: int = 224  # square input side in pixels (ImageNet weights exist for 224 only)
+    image_size: int = 0  # square input side in pixels; 0 = the backbone's native size (224 for mobilenet_v2)
     views_grid: int = 3  # answers average the whole picture and views_grid x views_grid close-up tiles (0 = whole only)
     views_zoom: float = 2.0  # close-ups are cut from the picture enlarged to views_zoom x image_size
     crop_passes: int = 10  # phase 1: random crops (close-up to whole) drawn per training picture, features computed once
@@ -26,9 +26,15 @@ class TrainConfig:
     weights: str = "imagenet"  # "imagenet", "none" (random init) or a path to a .h5 weights file
     head_epochs: int = 60  # phase 1: at most this many epochs of the head on frozen features
     fine_tune_epochs: int = 15  # phase 2: at most this many epochs fine-tuning the backbone's top
-    head_learning_rate: float = 1e-3  # phase 1 Adam learning rate
+    head_learning_rate: float = 1e-3  # phase 1 learning rate (of --optimizer)
     fine_tune_learning_rate: float = 1e-5  # phase 2 learning rate: low, so ImageNet features survive
     fine_tune_layers: int = 0  # how many of the backbone's top layers phase 2 unfreezes (0 = no phase 2, the default by measurement)
+    freeze: int = 0  # >0: phase 2 fine-tunes every backbone layer but the first N (the MRI study's 15 or 30); not with fine_tune_layers
+    optimizer: str = "adam"  # adam, adamw (decoupled weight decay 0.004), sgd or rmsprop (both with --momentum)
+    momentum: float = 0.9  # momentum of sgd and rmsprop
+    schedule: str = "constant"  # learning rate: constant (lowered on plateaus), exponential (x decay_rate an epoch) or cosine (to 0 over the phase's epochs)
+    decay_rate: float = 0.9  # exponential schedule: the learning rate is multiplied by this every epoch
+    stn: bool = False  # a spatial transformer in front of the backbone, trained in phase 2 (with fine_tune_learning_rate)
     dense_units: int = 0  # width of a hidden layer in the head (0 = linear head on standardised features)
     dropout: float = 0.2  # dropout on the pooled features (and after the hidden layer)
     weight_decay: float = 1e-3  # L2 penalty on the head's weights
@@ -56,20 +62,34 @@ class TrainConfig:
         """Fail in a second, before any training, on a setting that cannot work."""
         from .backbones import get_backbone
         from .openset import METHODS
+        from .optimizers import OPTIMIZERS, SCHEDULES
 
         problems = []
         try:
-            get_backbone(self.backbone)
+            if self.image_size == 0:  # the backbone's native size
+                self.image_size = get_backbone(self.backbone).native_size
         except ValueError as error:
             problems.append(str(error))
         for name in ("batch_size", "head_epochs", "crop_passes"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1. Received: {name}={getattr(self, name)}.")
-        for name in ("camera_passes", "fine_tune_epochs", "fine_tune_layers", "dense_units", "samples_per_class", "views_grid", "patience"):
+        for name in ("camera_passes", "fine_tune_epochs", "fine_tune_layers", "freeze", "dense_units", "samples_per_class", "views_grid", "patience"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be 0 or more. Received: {name}={getattr(self, name)}.")
-        if self.image_size < 32:
-            problems.append(f"image_size must be at least 32. Received: image_size={self.image_size}.")
+        if self.image_size < 0 or 0 < self.image_size < 32:
+            problems.append(f"image_size must be 0 (the backbone's own) or at least 32. Received: image_size={self.image_size}.")
+        if self.freeze and self.fine_tune_layers:
+            problems.append(f"freeze (keep the first N backbone layers fixed) and fine_tune_layers (train the top N) "
+                            f"choose the same thing two ways; give one. Received: freeze={self.freeze}, "
+                            f"fine_tune_layers={self.fine_tune_layers}.")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer must be one of {', '.join(OPTIMIZERS)}. Received: optimizer={self.optimizer!r}.")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"schedule must be one of {', '.join(SCHEDULES)}. Received: schedule={self.schedule!r}.")
+        if not 0 <= self.momentum < 1:
+            problems.append(f"momentum must be in [0, 1). Received: momentum={self.momentum}.")
+        if not 0 < self.decay_rate <= 1:
+            problems.append(f"decay_rate must be in (0, 1]. Received: decay_rate={self.decay_rate}.")
         if self.views_grid and self.views_zoom < 1:
             problems.append(f"views_zoom must be at least 1. Received: views_zoom={self.views_zoom}.")
         if not (0 <= self.val_split < 1 and 0 <= self.test_split < 1 and self.val_split + self.test_split < 1):

@@ -31,7 +31,7 @@ def resolve_weights(weights):
 
 
 def build_model(num_classes: int, image_size: int = 224, weights="imagenet", dense_units: int = 0, dropout: float = 0.2,
-                backbone: str = DEFAULT_BACKBONE, weight_decay: float = 1e-3):
+                backbone: str = DEFAULT_BACKBONE, weight_decay: float = 1e-3, stn: bool = False):
     """Backbone + pooler + a small head, with the backbone's input normalisation built in.
 
     The model takes float32 images in [0, 1] (what `views.image_views` gives) and maps them
@@ -46,10 +46,11 @@ def build_model(num_classes: int, image_size: int = 224, weights="imagenet", den
         dropout: dropout rate on the pooled features (and after the hidden layer).
         backbone: a key of `backbones.BACKBONES`.
         weight_decay: L2 penalty on the head's weights.
+        stn: put a spatial transformer (identity at first) in front of the backbone.
 
     Returns:
-        An uncompiled keras.Model with layers named backbone, pooler, standardise, logits,
-        predictions (and hidden when dense_units > 0).
+        An uncompiled keras.Model with layers named normalise, backbone, pooler, standardise,
+        logits, predictions (and hidden when dense_units > 0, stn when stn).
 
     Example:
         >>> model = build_model(5, image_size=32, weights=None)
@@ -67,7 +68,12 @@ def build_model(num_classes: int, image_size: int = 224, weights="imagenet", den
     network.name = "backbone"
 
     inputs = keras.Input((image_size, image_size, 3), name="image")
-    x = keras.layers.Rescaling(row.scale, offset=row.offset, name="normalise")(inputs)
+    x = inputs
+    if stn:
+        from .spatial_transformer import SpatialTransformer
+
+        x = SpatialTransformer(name="stn")(x)
+    x = row.normalise_layer()(x)
     # training=False keeps BatchNorm in inference mode, even when the backbone is unfrozen
     # for fine-tuning: updating its statistics on a few hundred photos would wreck them.
     x = network(x, training=False)
@@ -132,7 +138,10 @@ def serving_model(model):
     embedding_layer = get_backbone(backbone_name(model)).embedding_layer
     tapped = keras.Model(network.inputs, [network.output, network.get_layer(embedding_layer).output])
     inputs = keras.Input(model.input_shape[1:], name="image")
-    top, middle = tapped(model.get_layer("normalise")(inputs), training=False)
+    x = inputs
+    if "stn" in {layer.name for layer in model.layers}:
+        x = model.get_layer("stn")(x)
+    top, middle = tapped(model.get_layer("normalise")(x), training=False)
     features = model.get_layer("pooler")(top)
     x = features
     for layer in head_layers(model):
@@ -202,6 +211,8 @@ def load_model_folder(model_dir):
         raise ValueError(f"{model_dir / CLASS_NAMES_FILE} is not valid JSON ({error}).") from None
     if not isinstance(class_names, list) or not all(isinstance(c, str) for c in class_names):
         raise ValueError(f"{model_dir / CLASS_NAMES_FILE} must hold a JSON list of class names.")
+    from . import layers, spatial_transformer  # noqa: F401  (registers the custom layers a model may hold)
+
     model = keras.models.load_model(model_dir / MODEL_FILE, compile=False)
     outputs = model.output_shape[-1]
     if outputs != len(class_names):

@@ -25,6 +25,7 @@ from .data import SPLITS, Sample, make_dataset, scan_folder, split_samples
 from .evaluate import evaluate_samples, summary_of
 from .card import CURVES_FILE, ModelCard
 from .model import build_model, feature_model, head_layers, head_model, save_model_folder
+from .optimizers import make_optimizer, steps
 from .plots import plot_training_curves
 from .report import build_report
 
@@ -45,19 +46,22 @@ def _callbacks(config: TrainConfig, checkpoint: Path | None):
 
     callbacks = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True, verbose=0),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=max(1, config.patience // 2),
-                                          min_lr=1e-7, verbose=0),
     ]
+    if config.schedule == "constant":  # a schedule owns the learning rate itself
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3,
+                                                           patience=max(1, config.patience // 2), min_lr=1e-7, verbose=0))
     if checkpoint is not None:  # phase 2 runs for minutes: keep its best weights on disk
         callbacks.append(keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_loss", save_best_only=True, verbose=0))
     return callbacks
 
 
-def _compile(model, learning_rate: float, num_classes: int):
+def _compile(model, config: TrainConfig, learning_rate: float, num_classes: int, steps_per_epoch: int = 1,
+             epochs: int = 1):
+    """Compile with the configured optimizer; a schedule spans `epochs` of `steps_per_epoch`."""
     import keras
 
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=make_optimizer(config, learning_rate, steps_per_epoch, epochs),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(k=min(3, num_classes), name="top3")],
     )
@@ -105,7 +109,8 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
     keras.utils.set_random_seed(config.seed)
     class_names = scan.class_names
     model = build_model(len(class_names), config.image_size, config.weights, config.dense_units, config.dropout,
-                        config.backbone, config.weight_decay)
+                        config.backbone, config.weight_decay, config.stn)
+    _check_freeze(model, config)
 
     features = _crop_features(model, splits, class_names, config, say)
     fitted = _fit(model, features, splits, class_names, config, out_dir, verbose)
@@ -204,9 +209,10 @@ def _fit_head(model, x, y, config: TrainConfig, class_weight, validation=None, e
     validation set is given, else for a fixed number of epochs (the refit)."""
     head = head_model(model)
     model.get_layer("standardise").adapt(x)
-    _compile(head, config.head_learning_rate, model.output_shape[-1])
+    epochs = epochs or config.head_epochs
+    _compile(head, config, config.head_learning_rate, model.output_shape[-1], steps(len(x), config.batch_size), epochs)
     callbacks = _callbacks(config, None) if validation is not None else []
-    history = head.fit(x, y, batch_size=config.batch_size, epochs=epochs or config.head_epochs, validation_data=validation,
+    history = head.fit(x, y, batch_size=config.batch_size, epochs=epochs, validation_data=validation,
                        class_weight=class_weight, callbacks=callbacks, shuffle=True, verbose=verbose)
     return {key: list(map(float, values)) for key, values in history.history.items()}
 
@@ -225,14 +231,15 @@ def _fit(model, features, splits, class_names, config: TrainConfig, out_dir: Pat
               "head_epochs": len(history["loss"])}
     fitted = {"history": history, "head_epochs": head_epochs, "events": events, "class_weight": class_weight,
               "initial_head": initial_head}
-    if config.fine_tune_layers > 0 and config.fine_tune_epochs > 0:
+    if config.fine_tune_epochs > 0 and (config.fine_tune_layers or config.freeze or config.stn):
         _fine_tune(model, splits, class_names, config, fitted, out_dir, verbose)
     return fitted
 
 
 def _fine_tune(model, splits, class_names, config: TrainConfig, fitted: dict, out_dir: Path, verbose: int) -> None:
-    """Phase 2: unfreeze the top of the backbone and fine-tune slowly on random crops, judged
-    on the whole validation pictures; kept only if it lowers the validation loss."""
+    """Phase 2: unfreeze the top of the backbone (or all but its first `freeze` layers) and
+    the spatial transformer, and fine-tune slowly on random crops, judged on the whole
+    validation pictures; kept only if it lowers the validation loss."""
     import keras
 
     say = print if verbose else (lambda *a, **k: None)
@@ -241,19 +248,20 @@ def _fine_tune(model, splits, class_names, config: TrainConfig, fitted: dict, ou
                             augment=config.augment, seed=config.seed, hue=config.hue, blur=config.blur, views=config.views,
                             tilt=config.tilt, perspective=config.perspective)
     val_ds = make_dataset(splits["val"], class_names, config.image_size, config.batch_size)
-    _compile(model, config.head_learning_rate, len(class_names))
+    _compile(model, config, config.head_learning_rate, len(class_names))
     best_val_loss = model.evaluate(val_ds, verbose=0)[0]
     head_weights = model.get_weights()
     backbone = model.get_layer("backbone")
-    backbone.trainable = True
-    for layer in backbone.layers[: -config.fine_tune_layers]:
-        layer.trainable = False
-    for layer in backbone.layers:  # BatchNorm stays frozen (and in inference mode, see build_model)
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.trainable = False
-    _compile(model, config.fine_tune_learning_rate, len(class_names))  # compile again so the change counts
-    say(f"Phase 2: fine-tuning the top {config.fine_tune_layers} backbone layers "
-        f"({config.fine_tune_epochs} epochs at most, learning rate {config.fine_tune_learning_rate:g})")
+    unfreeze(backbone, config)
+    steps_per_epoch = steps(len(splits["train"]), config.batch_size)
+    _compile(model, config, config.fine_tune_learning_rate, len(class_names), steps_per_epoch,
+             config.fine_tune_epochs)  # compile again so the change counts
+    what = [f"the top {config.fine_tune_layers} backbone layers"] if config.fine_tune_layers else []
+    what += [f"the backbone but its first {config.freeze} layers"] if config.freeze else []
+    what += ["the spatial transformer"] if config.stn else []
+    say(f"Phase 2: fine-tuning {' and '.join(what)} and the head "
+        f"({config.fine_tune_epochs} epochs at most, learning rate {config.fine_tune_learning_rate:g}, {config.optimizer}, "
+        f"{config.schedule})")
     start = len(history["loss"])
     checkpoints = out_dir / "checkpoints"
     checkpoints.mkdir(parents=True, exist_ok=True)
@@ -270,6 +278,19 @@ def _fine_tune(model, splits, class_names, config: TrainConfig, fitted: dict, ou
     if not events["fine_tuning_kept"]:
         say("Fine-tuning did not improve validation loss; keeping the phase-1 weights.")
         model.set_weights(head_weights)
+
+
+def unfreeze(backbone, config: TrainConfig) -> None:
+    """Make phase 2's layers trainable: the top `fine_tune_layers`, or all but the first
+    `freeze` (neither: the backbone stays frozen, as for a spatial transformer alone).
+    BatchNorm stays frozen, and in inference mode (see build_model)."""
+    import keras
+
+    backbone.trainable = bool(config.fine_tune_layers or config.freeze)
+    if backbone.trainable:
+        first_trained = config.freeze or max(0, len(backbone.layers) - config.fine_tune_layers)
+        for index, layer in enumerate(backbone.layers):
+            layer.trainable = index >= first_trained and not isinstance(layer, keras.layers.BatchNormalization)
 
 
 def _refit(model, features, fitted: dict, class_names, config: TrainConfig, say) -> None:
@@ -330,6 +351,14 @@ def _cross_validate(model, features, splits, scan, config: TrainConfig, fitted: 
             "images": len(correct), "note": "phase 1 (the head) only, for the epochs chosen on validation"}
 
 
+def _check_freeze(model, config: TrainConfig) -> None:
+    """A --freeze that leaves no backbone layer to train fails now, not after phase 1."""
+    layers = len(model.get_layer("backbone").layers)
+    if config.freeze >= layers:
+        raise ValueError(f"freeze must be below the backbone's {layers} layers ({config.backbone}). "
+                         f"Received: freeze={config.freeze}.")
+
+
 def _card(scan, splits, conflicts, config: TrainConfig, fitted: dict, val_metrics: dict, cross_validation,
           out_dir) -> ModelCard:
     """What the model folder will say about this model (calibration and metrics come later)."""
@@ -346,7 +375,7 @@ def _card(scan, splits, conflicts, config: TrainConfig, fitted: dict, val_metric
             "resize": "picture squashed to a square, OpenCV INTER_AREA; answers average the whole picture and "
                       "a grid of close-up tiles of it enlarged (views; sasirangan.views.image_views)",
             "input_range": [0.0, 1.0],
-            "normalisation": f"inside the model: Rescaling({row.scale:g}, offset={row.offset:g})",
+            "normalisation": row.normalisation,
         },
         unknown_class=UNKNOWN_CLASS if UNKNOWN_CLASS in scan.class_names else None,
         class_counts=scan.counts,
