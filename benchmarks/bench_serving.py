@@ -10,7 +10,14 @@ Measures, in one run on the same machine:
 
 Targets on the 2-core reference machine: (a) p50 <= 10 ms, (b) p50 <= 15 ms, (d) <= 1e-3.
 
+With --backbones, also (f): every backbone of the table (`sasirangan.backbones`) at its native
+size, as `sasirangan train --backbone KEY` would build it, with random weights (only
+MobileNetV2's ImageNet file is on these machines; time per frame does not depend on the
+weights): saved as a model folder, served through the same Predictor, model time and
+live-frame handler time per frame, in the same run so they compare as ratios.
+
     python benchmarks/bench_serving.py [--model models/sasirangan_default] [--runs 200]
+        [--backbones [KEY ...]]
 """
 
 import argparse
@@ -56,7 +63,12 @@ def main():
     parser.add_argument("--model", default=str(ROOT / "models" / "sasirangan_default"))
     parser.add_argument("--runs", type=int, default=200, help="timed runs for (a), (b) and (c)")
     parser.add_argument("--images", type=int, default=20, help="images for the agreement check (d)")
+    parser.add_argument("--backbones", nargs="*", metavar="KEY",
+                        help="(f) also time these backbones (none given: every one in the table)")
     args = parser.parse_args()
+    if args.backbones is not None:
+        time_backbones(args.backbones, args.runs)
+        return
 
     from sasirangan.app import predict_frame
     from sasirangan.data import prepare_image
@@ -109,6 +121,44 @@ def main():
           f"{TARGET_HANDLER_MS:g} ms live budget, so the live path {'could average views' if e50 <= TARGET_HANDLER_MS else 'stays single-view'}")
     print(f"(d) max |predictor - keras| probability on {len(images)} images: {difference:.2e} "
           f"-> target <= {TARGET_AGREEMENT:g}: {verdict(difference <= TARGET_AGREEMENT)}")
+
+
+def time_backbones(keys, runs: int) -> None:
+    """(f): each backbone's model time and live-frame handler time per 640x480 frame."""
+    import tempfile
+
+    from sasirangan.app import predict_frame
+    from sasirangan.backbones import BACKBONES, get_backbone
+    from sasirangan.card import ModelCard
+    from sasirangan.data import prepare_image
+    from sasirangan.model import build_model, save_model_folder
+    from sasirangan.predict import Predictor
+
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    classes = [f"motif_{i}" for i in range(10)] + ["unknown"]
+    print(f"(f) per backbone, native size, random weights, {runs} runs each, {os.cpu_count()} CPU cores:")
+    print(f"    {'backbone':20s} {'size':>5s} {'parameters':>11s} {'model p50':>10s} {'handler p50':>12s} {'vs mobilenet_v2':>16s}")
+    reference = None
+    for key in keys or list(BACKBONES):
+        size = get_backbone(key).native_size
+        with tempfile.TemporaryDirectory() as folder:
+            model = build_model(len(classes), size, weights=None, backbone=key)
+            save_model_folder(model, classes, ModelCard(classes=classes, input_size=size, backbone=key), folder)
+            predictor = Predictor(folder)
+            prepared = prepare_image(frame, size)
+            model_ms = np.percentile(timed(lambda: predictor.raw_outputs(prepared), runs), 50)
+            history = []
+
+            def handler():
+                nonlocal history
+                *_, history = predict_frame(predictor, frame, history)
+
+            handler_ms = np.percentile(timed(handler, runs), 50)
+        reference = reference or (handler_ms if key == "mobilenet_v2" else None)
+        ratio = f"{handler_ms / reference:.1f}x" if reference else "-"
+        print(f"    {key:20s} {size:5d} {model.count_params():11,d} {model_ms:8.1f} ms {handler_ms:10.1f} ms {ratio:>16s}"
+              f"{'' if handler_ms <= TARGET_HANDLER_MS else '  (over the 15 ms live budget)'}", flush=True)
 
 
 if __name__ == "__main__":

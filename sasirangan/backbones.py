@@ -72,7 +72,7 @@ class Backbone:
 def _is_download_failure(error: Exception) -> bool:
     import urllib.error
 
-    return isinstance(error, (urllib.error.URLError, OSError)) or "URL fetch failure" in str(error)
+    return isinstance(error, (urllib.error.URLError, ConnectionError, TimeoutError)) or "URL fetch failure" in str(error)
 
 
 def keras_cache() -> Path:

@@ -26,8 +26,10 @@ RELIABILITY_FILE = "reliability.png"
 CURVES_FILE = "training_curves.png"
 EVALUATION_DIR = "evaluation"
 
-# 1: the first cards (whole picture only); 2: backbone key, views, refit, cross-validation.
-CARD_FORMAT = 2
+# 1: the first cards (whole picture only); 2: backbone key, views, refit, cross-validation;
+# 3: any backbone of the table, its normalisation a sasirangan layer in model.keras; optimizer,
+#    schedule, freeze and stn in config.
+CARD_FORMAT = 3
 
 
 @dataclass
@@ -96,7 +98,7 @@ class ModelCard:
                    extra={k: v for k, v in values.items() if k not in known})
 
     @classmethod
-    def load(cls, model_dir, class_names: list[str], input_size: int) -> "ModelCard":
+    def load(cls, model_dir, class_names: list[str], input_size: int | None) -> "ModelCard":
         """Read a folder's card; a folder without one gets a minimal card from its model.
 
         Raises:

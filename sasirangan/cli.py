@@ -64,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = commands.add_parser("train", help="train a model folder from a folder of class sub-folders",
-                                description="Train MobileNetV2 on DATA_DIR/<class>/<photo> and save a model folder.")
+                                description="Train a transfer model (MobileNetV2 unless --backbone says otherwise: "
+                                            "mobilenet_v3_small|large, resnet50, efficientnet_b0..b4, efficientnet_v2_s, "
+                                            "vgg19, convnext_tiny) on DATA_DIR/<class>/<photo> and save a model folder.")
     train.add_argument("data_dir", help="folder with one sub-folder of photos per class ('unknown' = reject class), "
                                         "or a catalogue (folder or postgresql:// URL): its confirmed photos")
     train.add_argument("--out", required=True, help="model folder to write")

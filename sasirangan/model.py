@@ -213,6 +213,7 @@ def load_model_folder(model_dir):
         raise ValueError(f"{model_dir / CLASS_NAMES_FILE} must hold a JSON list of class names.")
     from . import layers, spatial_transformer  # noqa: F401  (registers the custom layers a model may hold)
 
+    card = ModelCard.load(model_dir, class_names, None)  # first: a card from a newer sasirangan says so plainly
     model = keras.models.load_model(model_dir / MODEL_FILE, compile=False)
     outputs = model.output_shape[-1]
     if outputs != len(class_names):
@@ -220,4 +221,6 @@ def load_model_folder(model_dir):
             f"{model_dir / CLASS_NAMES_FILE} lists {len(class_names)} classes but the model has {outputs} outputs. "
             "The class list must be the one saved with this model; retrain or restore the matching file."
         )
-    return model, class_names, ModelCard.load(model_dir, class_names, int(model.input_shape[1]))
+    if card.input_size is None:
+        card.input_size = int(model.input_shape[1])
+    return model, class_names, card

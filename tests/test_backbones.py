@@ -48,6 +48,7 @@ def test_normalisation_matches_keras_preprocess_input(key):
     np.testing.assert_allclose(np.asarray(get_backbone(key).normalise_layer()(rgb)), expected, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", list(BACKBONES))
 def test_every_backbone_trains_saves_and_serves(key, tmp_path):
     classes = ["stripes", "checks", "unknown"]
@@ -94,9 +95,11 @@ def test_missing_imagenet_weights_offline_is_one_clear_error(offline, image_tree
     assert not (tmp_path / "m" / "model.keras").exists()
 
 
-def test_a_recipe_of_the_studies_trains_through_the_cli(tmp_path):
+def test_a_recipe_of_the_studies_trains_and_serves_through_the_cli_and_app(tmp_path, capsys):
     """MobileNetV3 + spatial transformer + RMSprop with a cosine schedule, the first layers
-    frozen: each choice reaches the model and its card."""
+    frozen: each choice reaches the model and its card, and the CLI and the app's handlers
+    serve it as they serve the default backbone."""
+    from sasirangan.app import predict_frame, predict_upload
     from conftest import make_tree
 
     data = make_tree(tmp_path / "data", per_class=6, size=40)
@@ -113,4 +116,14 @@ def test_a_recipe_of_the_studies_trains_through_the_cli(tmp_path):
     assert "val_loss" in card["history"] and len(card["history"]["loss"]) == 2  # phase 1 and phase 2 ran
     predictor = Predictor(out)
     assert "stn" in {layer.name for layer in predictor.model.layers}
-    assert predictor.predict(pattern_image("stripes", 5)).top[0][0] in card["classes"]
+    photo = tmp_path / "photo.png"
+    pattern_image("stripes", 5).save(photo)
+    capsys.readouterr()
+    assert main(["predict", str(out), str(photo), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["top"][0][0] in card["classes"] and answer["verdict"] in ("motif", "uncertain", "not_motif")
+    scores, answer_card, timing, shown = predict_upload(predictor, str(photo))
+    assert answer_card and shown["source"] == "upload"
+    frame = np.random.default_rng(1).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    *_, history, shown = predict_frame(predictor, frame, [])
+    assert len(history) == 1 and shown is not None

@@ -46,8 +46,19 @@ def test_average_outputs_averages_logits_then_takes_the_softmax():
     ({"val_split": 0.0}, "val_split must be above 0"),
     ({"crop_passes": 0}, "crop_passes must be at least 1"),
     ({"dropout": 1.5}, "dropout must be in"),
+    ({"freeze": 15, "fine_tune_layers": 40}, "freeze .* and fine_tune_layers .* choose the same thing two ways"),
+    ({"optimizer": "adamm"}, "optimizer must be one of adam, adamw, sgd, rmsprop"),
+    ({"schedule": "step"}, "schedule must be one of constant, exponential, cosine"),
+    ({"momentum": 1.0}, "momentum must be in"),
+    ({"image_size": 16}, "image_size must be 0 .the backbone's own. or at least 32"),
 ])
 def test_config_check_names_the_bad_setting(changes, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**changes).check()
-    assert TrainConfig().check() == TrainConfig()
+    assert TrainConfig().check() == TrainConfig(image_size=224)
+
+
+@pytest.mark.parametrize("backbone,size", [("mobilenet_v2", 224), ("efficientnet_b3", 300), ("efficientnet_v2_s", 384)])
+def test_image_size_defaults_to_the_backbones_native_size(backbone, size):
+    assert TrainConfig(backbone=backbone).check().image_size == size
+    assert TrainConfig(backbone=backbone, image_size=96).check().image_size == 96
