@@ -240,8 +240,6 @@ def _fine_tune(model, splits, class_names, config: TrainConfig, fitted: dict, ou
     """Phase 2: unfreeze the top of the backbone (or all but its first `freeze` layers) and
     the spatial transformer, and fine-tune slowly on random crops, judged on the whole
     validation pictures; kept only if it lowers the validation loss."""
-    import keras
-
     say = print if verbose else (lambda *a, **k: None)
     history, events = fitted["history"], fitted["events"]
     train_ds = make_dataset(splits["train"], class_names, config.image_size, config.batch_size, training=True,

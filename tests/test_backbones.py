@@ -48,9 +48,16 @@ def test_normalisation_matches_keras_preprocess_input(key):
     np.testing.assert_allclose(np.asarray(get_backbone(key).normalise_layer()(rgb)), expected, rtol=1e-5, atol=1e-4)
 
 
+@pytest.fixture
+def fresh_keras():
+    """Twelve big networks in one process: let each go before the next (memory on a CI machine)."""
+    yield
+    keras.backend.clear_session()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("key", list(BACKBONES))
-def test_every_backbone_trains_saves_and_serves(key, tmp_path):
+def test_every_backbone_trains_saves_and_serves(key, tmp_path, fresh_keras):
     classes = ["stripes", "checks", "unknown"]
     model = build_model(len(classes), image_size=32, weights=None, backbone=key)
     assert model.get_layer("backbone").count_params() == KERAS_PARAMETERS[key]
