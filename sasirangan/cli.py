@@ -1,4 +1,4 @@
-"""`sasirangan train | evaluate | calibrate | predict | catalogue`: the command line over the library.
+"""`sasirangan train | evaluate | calibrate | predict | explain | catalogue`: the command line over the library.
 
 Train flags are generated from `TrainConfig`, so the CLI and the config cannot drift.
 `main(argv)` returns an exit code, so tests call it in-process.
@@ -103,6 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
     predict.add_argument("--catalogue", metavar="CAT", help="also name motifs enrolled in this catalogue (folder or "
                                                             "postgresql:// URL) from its confirmed photos")
+
+    explain = commands.add_parser("explain", help="a Grad-CAM heatmap of where the model looked",
+                                  description="Write IMAGE and a heatmap over it side by side (Grad-CAM on the Keras "
+                                              "model): did the model look at the motif or at the background?")
+    explain.add_argument("model_dir")
+    explain.add_argument("image")
+    explain.add_argument("--out", required=True, help="PNG file to write")
+    explain.add_argument("--class", dest="class_name", metavar="NAME",
+                         help="explain this class instead of the model's answer")
 
     catalogue = commands.add_parser("catalogue", help="the motif catalogue: import, export, list, backup",
                                     description="A catalogue is a folder (SQLite and photos inside, created when "
@@ -209,6 +218,14 @@ def _answer_line(prediction) -> str:
     return f"{prediction.label} ({answer})   closest: {guesses}   ({prediction.reason.rstrip('.')}.{advice})"
 
 
+def _explain(args) -> int:
+    from .explain import explain
+
+    found = explain(args.model_dir, args.image, Path(args.out), args.class_name)
+    print(f"{args.image}: looked at for {found.class_name} ({found.probability:.0%}); heatmap written to {found.out_path}")
+    return 0
+
+
 def _catalogue(args) -> int:
     from .catalogue import STATUSES, Catalogue
 
@@ -253,7 +270,7 @@ def main(argv=None) -> int:
     """Run the CLI; errors are one line on stderr and exit code 2, never a traceback."""
     args = build_parser().parse_args(argv)
     handlers = {"train": _train, "evaluate": _evaluate, "calibrate": _calibrate, "predict": _predict,
-                "catalogue": _catalogue}
+                "explain": _explain, "catalogue": _catalogue}
     try:
         return handlers[args.command](args)
     except (FileNotFoundError, ValueError, ImportError) as error:

@@ -149,3 +149,22 @@ def test_model_without_unknown_class_rejects_by_score(trained_model_dir, tmp_pat
     assert answer.label == "unknown" and "unlike every motif" in answer.reason
     assert answer.top[0][0] in predictor.class_names  # the top guesses are still shown
     assert predictor.decide(outputs).score > answer.score
+
+
+def test_explain_writes_a_heatmap_and_refuses_bad_input(trained_model_dir, tmp_path, capsys):
+    from PIL import Image
+
+    photo = tmp_path / "photo.png"
+    pattern_image("stripes", 11).save(photo)
+    out = tmp_path / "heat.png"
+    assert main(["explain", str(trained_model_dir), str(photo), "--out", str(out), "--class", "checks"]) == 0
+    assert "looked at for checks" in capsys.readouterr().out
+    with Image.open(out) as written:
+        assert written.width > written.height  # the picture and its heatmap side by side
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a picture")
+    assert main(["explain", str(trained_model_dir), str(broken), "--out", str(tmp_path / "b.png")]) == 2
+    assert main(["explain", str(trained_model_dir), str(photo), "--out", str(tmp_path / "c.png"), "--class", "sofa"]) == 2
+    err = capsys.readouterr().err
+    assert "not an image file" in err and "class_name must be one of bands, checks, stripes" in err
+    assert not (tmp_path / "b.png").exists() and not (tmp_path / "c.png").exists()
