@@ -1,4 +1,4 @@
-"""`sasirangan train | evaluate | calibrate | predict | explain | catalogue`: the command line over the library.
+"""`sasirangan train | evaluate | calibrate | predict | export | explain | catalogue`: the command line over the library.
 
 Train flags are generated from `TrainConfig`, so the CLI and the config cannot drift.
 `main(argv)` returns an exit code, so tests call it in-process.
@@ -103,6 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
     predict.add_argument("--catalogue", metavar="CAT", help="also name motifs enrolled in this catalogue (folder or "
                                                             "postgresql:// URL) from its confirmed photos")
+
+    export = commands.add_parser("export", help="export a model for phones and other runtimes, checked against Keras",
+                                 description="Write the model as LiteRT (.tflite), ONNX or a TensorFlow SavedModel, "
+                                             "check it against the Keras model on the test split, record the check in "
+                                             "the model card, and describe it in export.json (input, resizing, output, "
+                                             "classes) for a phone developer.")
+    export.add_argument("model_dir")
+    export.add_argument("--format", dest="fmt", required=True, choices=["litert", "onnx", "saved_model"])
+    export.add_argument("--out", help="folder to write into (default: the model folder)")
+    export.add_argument("--int8", action="store_true",
+                        help="LiteRT only: full-integer quantisation calibrated on the model's training pictures")
 
     explain = commands.add_parser("explain", help="a Grad-CAM heatmap of where the model looked",
                                   description="Write IMAGE and a heatmap over it side by side (Grad-CAM on the Keras "
@@ -218,6 +229,18 @@ def _answer_line(prediction) -> str:
     return f"{prediction.label} ({answer})   closest: {guesses}   ({prediction.reason.rstrip('.')}.{advice})"
 
 
+def _export(args) -> int:
+    from .export import export_model
+
+    print(f"Exporting {args.model_dir} to {args.fmt}{' (int8)' if args.int8 else ''} and checking it against Keras ...",
+          flush=True)
+    result = export_model(args.model_dir, args.fmt, args.out, args.int8)
+    print(f"Wrote {result.path}: on {result.images_checked} pictures it names the same class as the Keras model "
+          f"{result.top1_agreement:.1%} of the time (largest probability difference {result.max_probability_difference:.1e}; "
+          f"{result.ms_per_image_p50:.1f} ms a picture). Described in {result.spec_path}.")
+    return 0
+
+
 def _explain(args) -> int:
     from .explain import explain
 
@@ -270,7 +293,7 @@ def main(argv=None) -> int:
     """Run the CLI; errors are one line on stderr and exit code 2, never a traceback."""
     args = build_parser().parse_args(argv)
     handlers = {"train": _train, "evaluate": _evaluate, "calibrate": _calibrate, "predict": _predict,
-                "explain": _explain, "catalogue": _catalogue}
+                "export": _export, "explain": _explain, "catalogue": _catalogue}
     try:
         return handlers[args.command](args)
     except (FileNotFoundError, ValueError, ImportError) as error:

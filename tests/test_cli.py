@@ -168,3 +168,15 @@ def test_explain_writes_a_heatmap_and_refuses_bad_input(trained_model_dir, tmp_p
     err = capsys.readouterr().err
     assert "not an image file" in err and "class_name must be one of bands, checks, stripes" in err
     assert not (tmp_path / "b.png").exists() and not (tmp_path / "c.png").exists()
+
+
+def test_export_cli_checks_the_file_and_says_what_it_wrote(trained_model_dir, tmp_path, capsys):
+    out = tmp_path / "phone"
+    assert main(["export", str(trained_model_dir), "--format", "litert", "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert f"Wrote {out / 'model_float32.tflite'}" in said and "on 3 pictures" in said
+    spec = json.loads((out / "export.json").read_text())
+    assert json.loads((trained_model_dir / "model_card.json").read_text())["exports"]["model_float32.tflite"]
+    assert "model_float32.tflite" in json.dumps(spec)
+    assert main(["export", str(trained_model_dir), "--format", "onnx", "--int8"]) == 2
+    assert "int8 quantisation is only available for the LiteRT export" in capsys.readouterr().err
