@@ -17,7 +17,7 @@ weights): saved as a model folder, served through the same Predictor, model time
 live-frame handler time per frame, in the same run so they compare as ratios.
 
     python benchmarks/bench_serving.py [--model models/sasirangan_default] [--runs 200]
-        [--backbones [KEY ...]]
+        [--backbones [KEY ...]] [--stn]
 """
 
 import argparse
@@ -65,9 +65,10 @@ def main():
     parser.add_argument("--images", type=int, default=20, help="images for the agreement check (d)")
     parser.add_argument("--backbones", nargs="*", metavar="KEY",
                         help="(f) also time these backbones (none given: every one in the table)")
+    parser.add_argument("--stn", action="store_true", help="(f) time each backbone also with a spatial transformer")
     args = parser.parse_args()
     if args.backbones is not None:
-        time_backbones(args.backbones, args.runs)
+        time_backbones(args.backbones, args.runs, args.stn)
         return
 
     from sasirangan.app import predict_frame
@@ -123,8 +124,9 @@ def main():
           f"-> target <= {TARGET_AGREEMENT:g}: {verdict(difference <= TARGET_AGREEMENT)}")
 
 
-def time_backbones(keys, runs: int) -> None:
-    """(f): each backbone's model time and live-frame handler time per 640x480 frame."""
+def time_backbones(keys, runs: int, with_stn: bool = False) -> None:
+    """(f): each backbone's model time and live-frame handler time per 640x480 frame (and, with
+    `with_stn`, the same backbone behind a spatial transformer, right after it)."""
     import tempfile
 
     from sasirangan.app import predict_frame
@@ -140,10 +142,10 @@ def time_backbones(keys, runs: int) -> None:
     print(f"(f) per backbone, native size, random weights, {runs} runs each, {os.cpu_count()} CPU cores:")
     print(f"    {'backbone':20s} {'size':>5s} {'parameters':>11s} {'model p50':>10s} {'handler p50':>12s} {'vs mobilenet_v2':>16s}")
     reference = None
-    for key in keys or list(BACKBONES):
+    for key, stn in [(key, stn) for key in (keys or list(BACKBONES)) for stn in ((False, True) if with_stn else (False,))]:
         size = get_backbone(key).native_size
         with tempfile.TemporaryDirectory() as folder:
-            model = build_model(len(classes), size, weights=None, backbone=key)
+            model = build_model(len(classes), size, weights=None, backbone=key, stn=stn)
             save_model_folder(model, classes, ModelCard(classes=classes, input_size=size, backbone=key), folder)
             predictor = Predictor(folder)
             prepared = prepare_image(frame, size)
@@ -155,9 +157,9 @@ def time_backbones(keys, runs: int) -> None:
                 *_, history = predict_frame(predictor, frame, history)
 
             handler_ms = np.percentile(timed(handler, runs), 50)
-        reference = reference or (handler_ms if key == "mobilenet_v2" else None)
+        reference = reference or (handler_ms if key == "mobilenet_v2" and not stn else None)
         ratio = f"{handler_ms / reference:.1f}x" if reference else "-"
-        print(f"    {key:20s} {size:5d} {model.count_params():11,d} {model_ms:8.1f} ms {handler_ms:10.1f} ms {ratio:>16s}"
+        print(f"    {key + (' + stn' if stn else ''):20s} {size:5d} {model.count_params():11,d} {model_ms:8.1f} ms {handler_ms:10.1f} ms {ratio:>16s}"
               f"{'' if handler_ms <= TARGET_HANDLER_MS else '  (over the 15 ms live budget)'}", flush=True)
 
 
