@@ -316,6 +316,29 @@ def shown_answer(predictor, picture, source: str, prediction) -> dict:
     }
 
 
+def explain_answer(predictor, shown) -> tuple[np.ndarray, str]:
+    """'Why?' button: the picture on screen with a Grad-CAM heatmap of where the model looked
+    for its top answer. On request only: a backward pass costs far more than a frame.
+
+    Raises:
+        gr.Error: nothing is on screen yet, or the picture cannot be explained.
+    """
+    from .explain import explain
+
+    if shown is None:
+        raise gr.Error("Show the camera a cloth or upload a photo first; then ask why.", print_exception=False)
+    try:
+        found = explain(predictor, shown["picture"])
+    except ValueError as error:
+        raise gr.Error(_user_message(error), print_exception=False) from None
+    except Exception as error:
+        log.exception("explaining failed")
+        raise gr.Error(f"Could not make the heatmap ({type(error).__name__}).") from None
+    return found.overlay, (f"Red is where the model found the most evidence for **{display_name(found.class_name)}** "
+                           f"({found.probability:.0%}). On the motif's pattern: it looked at the cloth; on the "
+                           "background, a hand or an edge: do not trust this answer.")
+
+
 def _same_layout(past, outputs: dict) -> bool:
     """Whether a remembered frame can be averaged with this one (same model outputs)."""
     return (isinstance(past, dict) and past.keys() == outputs.keys()
@@ -459,6 +482,12 @@ def _recognise_section(predictor, catalogue: Catalogue | None = None, below_answ
             card = gr.Markdown(elem_id="card")
     history = gr.State([])
     shown = gr.State(None)  # the picture on screen and its answer, for the feedback buttons
+    with gr.Accordion("Why did it say that?", open=False):
+        why = gr.Button("Show where the model looked", elem_id="why_button")
+        heat = gr.Image(label="Where the model looked (Grad-CAM)", interactive=False, height=280, elem_id="why")
+        heat_text = gr.Markdown()
+    why.click(lambda current: explain_answer(predictor, current), inputs=shown, outputs=[heat, heat_text],
+              api_name="explain")
     if below_answer is not None:
         below_answer(shown)
     gr.Markdown(f"<small>{len(predictor.class_names)} classes · backend: {predictor.backend}</small>")

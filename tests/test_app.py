@@ -319,7 +319,7 @@ def test_predict_upload_turns_image_error_into_gr_error(predictor, tmp_path):
 
 def test_build_app_returns_blocks_with_both_inputs(demo, upload_component):
     assert isinstance(demo, gr.Blocks)
-    images = [b for b in demo.blocks.values() if isinstance(b, gr.Image)]
+    images = [b for b in demo.blocks.values() if isinstance(b, gr.Image) and b.interactive is not False]
     assert {tuple(b.sources) for b in images} == {("webcam",), ("upload", "clipboard")}
     assert upload_component.preprocess.__name__ == "preprocess"  # wrapped in build_app
     assert upload_component.preprocess.__qualname__.startswith("guard_preprocess")
@@ -350,4 +350,19 @@ def _by_type(demo, kind):
 
 
 def test_build_app_without_catalogue_has_no_tabs_or_feedback(demo):
-    assert not _by_type(demo, gr.Tab) and not _by_type(demo, gr.Button) and not _by_type(demo, gr.Gallery)
+    buttons = [b.elem_id for b in _by_type(demo, gr.Button)]
+    assert not _by_type(demo, gr.Tab) and buttons == ["why_button"] and not _by_type(demo, gr.Gallery)
+
+
+def test_why_button_shows_a_heatmap_over_the_picture_on_screen(predictor, tmp_path):
+    path = _png(tmp_path)
+    *_, shown = app.predict_upload(predictor, str(path))
+    overlay, text = app.explain_answer(predictor, shown)
+    picture = np.asarray(Image.open(path).convert("RGB"))
+    assert overlay.shape == picture.shape and overlay.dtype == np.uint8 and not np.array_equal(overlay, picture)
+    assert "Red is where the model found the most evidence for" in text
+    frame = np.random.default_rng(2).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    *_, shown = app.predict_frame(predictor, frame, [])
+    assert app.explain_answer(predictor, shown)[0].shape == frame.shape
+    with pytest.raises(gr.Error, match="upload a photo first"):
+        app.explain_answer(predictor, None)

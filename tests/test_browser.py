@@ -193,6 +193,18 @@ def test_browser_names_motif_in_photo(open_app, motif_photo):
     expect(page.locator("#timing")).to_contain_text("ms")
 
 
+def test_browser_why_shows_where_the_model_looked(open_app, motif_photo):
+    from playwright.sync_api import expect
+
+    page = open_app()
+    _upload(page, motif_photo)
+    _expect_card(page, _motif_name(MOTIF))
+    page.get_by_text("Why did it say that?").click()
+    page.get_by_role("button", name="Show where the model looked").click()
+    expect(page.locator("#why img")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    expect(page.get_by_text("Red is where the model found the most evidence for")).to_be_visible()
+
+
 def test_browser_answers_not_a_motif_for_non_textile(open_app):
     from playwright.sync_api import expect
 
