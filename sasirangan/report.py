@@ -174,6 +174,23 @@ def _shows_same_pixels(a: Sample, b: Sample) -> bool:
 # --------------------------------------------------------------------------- report
 
 
+MISTAKE_HEATMAPS_FILE = "worst_mistakes_heatmaps.png"
+
+
+def _plot_where_it_looked(predictor, pictures, captions, path: Path) -> Path:
+    """The worst mistakes again, each with a Grad-CAM heatmap of the class the model leaned to:
+    whether it was misled by the motif or by the background (`sasirangan.explain`)."""
+    from .explain import heatmap, overlay
+    from .plots import plot_gallery
+
+    overlays, looked = [], []
+    for picture, caption in zip(pictures, captions):
+        heat, index = heatmap(predictor.model, picture, image_size=predictor.image_size)
+        overlays.append(overlay(picture, heat))
+        looked.append(f"{caption}\nlooked at for: {predictor.class_names[index]}")
+    return plot_gallery(overlays, looked, path)
+
+
 def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbose: bool = True) -> dict:
     """Evaluate a model folder and write report.md with its figures.
 
@@ -279,9 +296,9 @@ def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbos
                              f"{decision.confidence:.4f}", decision.reason or ""])
     mistakes = sorted((i for i, (d, t) in enumerate(zip(decided, y_true)) if d != names[t]),
                       key=lambda i: -decisions[i].confidence)[:WORST_MISTAKES]
-    plot_gallery([crops[i] for i in mistakes],
-                 [f"true: {samples[i].label}\npredicted: {decisions[i].label} ({decisions[i].confidence:.0%})" for i in mistakes],
-                 out_dir / "worst_mistakes.png")
+    captions = [f"true: {samples[i].label}\npredicted: {decisions[i].label} ({decisions[i].confidence:.0%})" for i in mistakes]
+    plot_gallery([crops[i] for i in mistakes], captions, out_dir / "worst_mistakes.png")
+    _plot_where_it_looked(predictor, [crops[i] for i in mistakes], captions, out_dir / MISTAKE_HEATMAPS_FILE)
     _write_markdown(out_dir, label, metrics, names, leaks, card)
     if data_dir is None:
         card.test_metrics = {**summary_of(metrics), "accuracy_with_rejection": metrics["accuracy_with_rejection"],
@@ -349,6 +366,8 @@ def _write_markdown(out_dir: Path, label: str, metrics: dict, names, leaks, card
     lines += ["", "## Robustness (accuracy with rejection, same images changed)", "", "| change | accuracy |", "|---|---|"]
     lines += [f"| {name} | {value:.1%} |" for name, value in metrics["robustness"].items()]
     lines += ["", "## Worst mistakes", "", "![worst mistakes](worst_mistakes.png)", "",
+              "Where the model looked for its answer to each of them (Grad-CAM; red = most evidence): on the "
+              "motif, or on the background?", "", f"![where it looked]({MISTAKE_HEATMAPS_FILE})", "",
               "Every image: [predictions.csv](predictions.csv).", "", "## Leakage check", ""]
     if leaks:
         lines.append(f"{len(leaks)} near-duplicate pair(s) across splits:")

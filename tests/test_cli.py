@@ -23,7 +23,7 @@ def test_train_writes_a_complete_model_folder(trained_model_dir):
     assert len(card["history"]["loss"]) >= 2 and "test_metrics" in card and "versions" in card
     evaluation = trained_model_dir / "evaluation"
     assert {"report.md", "metrics.json", "confusion_matrix.png", "confusion_matrix.csv", "roc.png", "reliability.png", "training_curves.png",
-            "worst_mistakes.png", "predictions.csv"} <= {p.name for p in evaluation.iterdir()}
+            "worst_mistakes.png", "worst_mistakes_heatmaps.png", "predictions.csv"} <= {p.name for p in evaluation.iterdir()}
     rows = (evaluation / "predictions.csv").read_text().splitlines()
     assert rows[0] == "file,box,true,predicted,verdict,confidence,reason" and len(rows) == 1 + 3
     assert card["calibration"]["temperature"] > 0 and card["open_set"]["method"] == "mahalanobis"
