@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .config import IMAGE_EXTENSIONS, UNKNOWN_CLASS
+from .progress import progress
 from .views import WHOLE, Views, squash, view_pixels
 from .webcam import webcam_view
 
@@ -250,11 +251,12 @@ def perceptual_hash(rgb: np.ndarray) -> imagehash.ImageHash:
     return imagehash.phash(Image.fromarray(resize_image(rgb, 128)))
 
 
-def scan_folder(root, unknown_dirs=()) -> Scan:
+def scan_folder(root, unknown_dirs=(), show_progress: bool = False) -> Scan:
     """Find the images of a folder-per-class tree, checking that each one decodes.
 
     A folder named `unknown` is the rejection class; `unknown_dirs` adds more negatives
     to it. Unreadable files are skipped and listed in `Scan.skipped`, never raised.
+    `show_progress` draws a bar while the files are decoded (minutes for thousands of photos).
 
     Raises:
         FileNotFoundError: `root` or an unknown dir does not exist.
@@ -275,7 +277,8 @@ def scan_folder(root, unknown_dirs=()) -> Scan:
         )
     jobs = [(name, path) for name, dirs in class_dirs.items() for d in dirs for path in _list_files(d)]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda job: _check_file(job[1]), jobs))
+        results = list(progress(pool.map(lambda job: _check_file(job[1]), jobs), len(jobs), "Scanning",
+                                enabled=show_progress))
     samples, skipped, hashes = [], [], {}
     for (name, _), (path, phash, reason) in zip(jobs, results):
         if reason:

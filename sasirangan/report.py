@@ -19,6 +19,7 @@ from .config import UNKNOWN_CLASS
 from .data import ImageError, Sample, load_image, near_duplicate_pairs, perceptual_hash, scan_folder
 from .evaluate import compute_metrics, format_interval, format_summary, summary_of
 from .predict import Predictor
+from .progress import progress, watched
 from .verdict import VERDICTS
 
 WORST_MISTAKES = 12
@@ -94,9 +95,10 @@ class _Images:
         return sample.view(self._cache[sample.path])
 
 
-def _run(predictor: Predictor, images) -> dict[str, np.ndarray]:
-    """Outputs per picture, averaged over the model's views exactly as the CLI and uploads are."""
-    outputs = [predictor.outputs(rgb) for rgb in images]
+def _run(predictor: Predictor, images, what: str | None = None) -> dict[str, np.ndarray]:
+    """Outputs per picture, averaged over the model's views exactly as the CLI and uploads are
+    (with a progress bar saying `what`, when given and someone watches)."""
+    outputs = [predictor.outputs(rgb) for rgb in progress(images, len(images), what or "", enabled=bool(what) and watched())]
     return {key: np.stack([o[key] for o in outputs]) for key in outputs[0]} if outputs else {}
 
 
@@ -237,7 +239,7 @@ def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbos
     index = {name: i for i, name in enumerate(names)}
     y_true = np.array([index[s.label] for s in samples])
     crops = [images.crop(s) for s in samples]
-    outputs = _run(predictor, crops)
+    outputs = _run(predictor, crops, "Evaluating" if verbose else None)
     decisions = _decisions(predictor, outputs)
     calibrated = softmax(outputs["logits"], predictor.temperature)
 
@@ -272,7 +274,8 @@ def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbos
 
     metrics["robustness"] = {"clean": metrics["accuracy_with_rejection"]}
     for name, perturb in PERTURBATIONS.items():
-        changed = _decisions(predictor, _run(predictor, [perturb(rgb, i) for i, rgb in enumerate(crops)]))
+        changed = _decisions(predictor, _run(predictor, [perturb(rgb, i) for i, rgb in enumerate(crops)],
+                                             f"Robustness: {name}" if verbose else None))
         metrics["robustness"][name] = float(np.mean([d.label == names[t] for d, t in zip(changed, y_true)]))
 
     leaks = leakage_pairs(model_dir, card, card.config.get("duplicate_distance", 6)) if data_dir is None else []

@@ -27,6 +27,7 @@ from .card import CURVES_FILE, ModelCard
 from .model import build_model, feature_model, head_layers, head_model, save_model_folder
 from .optimizers import make_optimizer, steps
 from .plots import plot_training_curves
+from .progress import progress
 from .report import build_report
 
 
@@ -102,7 +103,7 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
     started = time.time()
     say = print if verbose else (lambda *a, **k: None)
 
-    scan, conflicts = _scan(data_dir, config, say)
+    scan, conflicts = _scan(data_dir, config, say, show_progress=verbose == 1)
     splits = split_samples(scan, config)
     say("Split: " + ", ".join(f"{name} {len(splits[name])}" for name in SPLITS)
         + (" (region crops for classes under %d photos)" % config.samples_per_class if config.samples_per_class else ""))
@@ -112,7 +113,7 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
                         config.backbone, config.weight_decay, config.stn)
     _check_freeze(model, config)
 
-    features = _crop_features(model, splits, class_names, config, say)
+    features = _crop_features(model, splits, class_names, config, say, show_progress=verbose == 1)
     fitted = _fit(model, features, splits, class_names, config, out_dir, verbose)
     cross_validation = _cross_validate(model, features, splits, scan, config, fitted, say) if config.folds > 1 else None
     val_metrics = evaluate_samples(model, splits["val"], class_names, config.image_size, config.views)
@@ -125,7 +126,7 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
                                   loaded=(model, class_names, card), verbose=bool(verbose))
     if config.refit:
         if fitted["events"].get("fine_tuning_kept"):  # the backbone moved: the crops' features must be computed again
-            features = _crop_features(model, splits, class_names, config, say)
+            features = _crop_features(model, splits, class_names, config, say, show_progress=verbose == 1)
         _refit(model, features, fitted, class_names, config, say)
         card.refit = {"on": ["train", "val"], "head_epochs": fitted["head_epochs"],
                       "note": "temperature and unknown threshold were fitted on validation before the refit"}
@@ -140,9 +141,9 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
     return out_dir
 
 
-def _scan(data_dir, config: TrainConfig, say):
+def _scan(data_dir, config: TrainConfig, say, show_progress: bool = False):
     """Find the photos, report what was skipped and which pictures carry two labels."""
-    scan = scan_folder(data_dir, [*config.unknown_dirs, *config.cloth_dirs])
+    scan = scan_folder(data_dir, [*config.unknown_dirs, *config.cloth_dirs], show_progress=show_progress)
     say(f"Found {len(scan.samples)} images in {len(scan.class_names)} classes: "
         + ", ".join(f"{name} ({count})" for name, count in scan.counts.items()))
     for path, reason in scan.skipped:
@@ -156,7 +157,7 @@ def _scan(data_dir, config: TrainConfig, say):
     return scan, conflicts
 
 
-def _crop_features(model, splits, class_names, config: TrainConfig, say) -> dict:
+def _crop_features(model, splits, class_names, config: TrainConfig, say, show_progress: bool = False) -> dict:
     """Pooled backbone features of what phase 1 trains on, computed once (the backbone is
     frozen): for each train and val picture, `crop_passes` random crops between close-up and
     whole-picture scale with the camera-like augmentation, plus its evaluation views (the whole
@@ -184,7 +185,8 @@ def _crop_features(model, splits, class_names, config: TrainConfig, say) -> dict
                 _indexed(samples), [str(i) for i in range(len(samples))], config.image_size, config.batch_size,
                 training=True, augment=config.augment, seed=config.seed, hue=config.hue, views=views,
                 passes=config.camera_passes, camera=True))
-        for images, picture in crops:
+        batches = steps(len(samples) * (config.crop_passes + config.camera_passes), config.batch_size)
+        for images, picture in progress(crops, batches, f"Crop features ({split})", "batch", enabled=show_progress):
             features.append(extractor(images, training=False).numpy())
             owners.append(picture.numpy())
         per_view = make_dataset(samples, class_names, config.image_size, config.batch_size, views=views)
