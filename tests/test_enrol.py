@@ -241,7 +241,8 @@ def test_a_motif_the_model_names_near_a_catalogue_motif_is_not_sure(trained_mode
         assert not predictor._also_near_catalogue(near, "dots")  # the same motif: no conflict
         assert not predictor._also_near_catalogue(None, "stripes")
 
-        predictor.scorer = None  # no open-set gate: the verdict below rests on the confidence alone
+        predictor.scorer = None  # no open-set gate: the verdict below rests on the confidence alone,
+        predictor.temperature = 1.0  # and on these logits, not on the toy model's calibration
         outputs = {**predictor.outputs(_dots(0)), "logits": np.array([-4.0, -4.0, 4.0], np.float32)}
         predictor._catalogue_match = lambda outputs: far
         assert predictor.decide(outputs).verdict == "motif"
