@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+# Figures are made without pyplot, so drawing files works on servers and in CI and leaves a
+# notebook's own plotting backend alone (matplotlib's "web application server" pattern).
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only; no display on servers or in CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+
+def _subplots(*grid, figsize, squeeze=True):
+    """pyplot.subplots without pyplot: a figure that only ever goes to a file."""
+    figure = Figure(figsize=figsize)
+    return figure, figure.subplots(*grid, squeeze=squeeze)
 
 
 def plot_training_curves(history: dict, path, phase_boundary: int | None = None, events: dict | None = None) -> Path:
     """Accuracy and loss per epoch, train and validation, with the fine-tuning start marked."""
     events = events or {}
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    figure, axes = _subplots(1, 2, figsize=(11, 4))
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
     for axis, metric in zip(axes, ("accuracy", "loss")):
         for prefix, style in (("", "-"), ("val_", "--")):
@@ -36,7 +41,6 @@ def plot_training_curves(history: dict, path, phase_boundary: int | None = None,
                      ha="right", va="top", fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
     return Path(path)
 
 
@@ -45,14 +49,13 @@ def plot_confusion_matrix(matrix, class_names, path) -> Path:
     from sklearn.metrics import ConfusionMatrixDisplay
 
     size = max(5, 0.55 * len(class_names) + 2)
-    figure, axis = plt.subplots(figsize=(size, size))
+    figure, axis = _subplots(figsize=(size, size))
     ConfusionMatrixDisplay(np.asarray(matrix), display_labels=class_names).plot(
         ax=axis, xticks_rotation=60, colorbar=False, cmap="Blues"
     )
     axis.set_title("Confusion matrix (rows: true class)")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
     return Path(path)
 
 
@@ -60,7 +63,7 @@ def plot_reliability(before, after, labels, path, title: str = "") -> Path:
     """Reliability diagram: accuracy per confidence bin, before and after temperature scaling."""
     from .calibrate import expected_calibration_error, reliability_bins
 
-    figure, axis = plt.subplots(figsize=(5, 5))
+    figure, axis = _subplots(figsize=(5, 5))
     axis.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
     for probabilities, name, marker in ((before, "before", "o"), (after, "after", "s")):
         centres, accuracy, counts = reliability_bins(probabilities, labels)
@@ -75,7 +78,6 @@ def plot_reliability(before, after, labels, path, title: str = "") -> Path:
     axis.legend(loc="upper left", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
     return Path(path)
 
 
@@ -89,7 +91,7 @@ def plot_roc(y_true, probabilities, class_names, path) -> dict:
     if onehot.shape[1] == 1:  # two classes: label_binarize gives one column
         onehot = np.hstack([1 - onehot, onehot])
     aucs: dict = {"per_class": {}}
-    figure, axis = plt.subplots(figsize=(6, 5))
+    figure, axis = _subplots(figsize=(6, 5))
     for k, name in enumerate(class_names):
         if 0 < onehot[:, k].sum() < len(onehot):
             fpr, tpr, _ = roc_curve(onehot[:, k], probabilities[:, k])
@@ -107,19 +109,18 @@ def plot_roc(y_true, probabilities, class_names, path) -> dict:
     axis.legend(fontsize=6, loc="lower right", ncol=2 if len(class_names) > 10 else 1)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
     return aucs
 
 
 def plot_gallery(images, captions, path, columns: int = 4) -> Path:
     """A grid of pictures with captions (e.g. the worst mistakes)."""
     if not images:
-        figure, axis = plt.subplots(figsize=(4, 1))
+        figure, axis = _subplots(figsize=(4, 1))
         axis.text(0.5, 0.5, "no mistakes", ha="center", va="center")
         axis.axis("off")
     else:
         rows = (len(images) + columns - 1) // columns
-        figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.3 * rows), squeeze=False)
+        figure, axes = _subplots(rows, columns, figsize=(3 * columns, 3.3 * rows), squeeze=False)
         for axis in axes.ravel():
             axis.axis("off")
         for axis, image, caption in zip(axes.ravel(), images, captions):
@@ -127,5 +128,4 @@ def plot_gallery(images, captions, path, columns: int = 4) -> Path:
             axis.set_title(caption, fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=90)
-    plt.close(figure)
     return Path(path)
