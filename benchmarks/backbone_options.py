@@ -76,6 +76,7 @@ def run_seed(seed: int, names: list[str], fine_tune_epochs: int, out: Path, chan
     import keras
 
     from sasirangan import train as recipe
+    from sasirangan.checkpoints import RunCheckpoint
     from sasirangan.config import TrainConfig
     from sasirangan.data import make_dataset, scan_folder, split_samples
     from sasirangan.model import build_model, feature_model, head_layers, head_model
@@ -107,7 +108,9 @@ def run_seed(seed: int, names: list[str], fine_tune_epochs: int, out: Path, chan
         if name in PHASE2:
             variant = build_model(len(names_of), config.image_size, config.weights, config.dense_units, config.dropout,
                                   config.backbone, stn=config.stn)  # a spatial transformer starts as the identity: same features
-            fitted = recipe._fit(variant, features, splits, names_of, config, out / f"seed{seed}_{name}", verbose=0)
+            run = RunCheckpoint(out / f"seed{seed}_{name}")  # each variant fits afresh
+            fitted = recipe._fit(variant, features, splits, names_of, config, run, verbose=0)
+            run.clear()
             if rotated is None:
                 rotated = rotated_views(splits["test"], base.image_size, base.views)
             test_pictures = [np.stack(v) for v in _test_views(splits["test"], base)]
@@ -118,7 +121,9 @@ def run_seed(seed: int, names: list[str], fine_tune_epochs: int, out: Path, chan
         else:
             for layer, weights in zip(head_layers(model), initial_head):
                 layer.set_weights(weights)
-            fitted = recipe._fit(model, features, splits, names_of, config, out, verbose=0)
+            run = RunCheckpoint(out / f"seed{seed}_{name}")  # each variant fits afresh
+            fitted = recipe._fit(model, features, splits, names_of, config, run, verbose=0)
+            run.clear()
             chosen = np.asarray(head_model(model)(test_views, training=False)).argmax(1) == test_labels
             row = {"chosen": chosen.tolist()}
             if name == "default":  # the rotation row of the model the phase-2 variants start from

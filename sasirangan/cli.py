@@ -10,9 +10,11 @@ import argparse
 import dataclasses
 import difflib
 import json
+import shlex
 import sys
 from pathlib import Path
 
+from .checkpoints import TrainingInterrupted
 from .config import IMAGE_EXTENSIONS, TrainConfig
 
 
@@ -73,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--photos-dir", help="where a catalogue's confirmed photos are exported to train on "
                                             "(default: OUT_photos beside the model folder; kept, updated next time)")
     train.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run interrupted in OUT (Ctrl+C, a crash) from its last finished epoch, "
+                            "with the same settings")
     _add_config_flags(train)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a model folder",
@@ -165,7 +170,8 @@ def _train(args) -> int:
             summary = catalogue.export(data_dir)
         print(f"Exported {sum(summary.written.values())} confirmed photos of {len(summary.written)} motifs from "
               f"{catalogue.location} to {data_dir}", flush=True)
-    train(data_dir, args.out, TrainConfig(**values), verbose=2 if args.quiet or not sys.stdout.isatty() else 1)
+    train(data_dir, args.out, TrainConfig(**values), verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
+          resume=args.resume)
     return 0
 
 
@@ -291,6 +297,7 @@ def _progress_line(done: int, total: int, path) -> None:
 
 def main(argv=None) -> int:
     """Run the CLI; errors are one line on stderr and exit code 2, never a traceback."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     handlers = {"train": _train, "evaluate": _evaluate, "calibrate": _calibrate, "predict": _predict,
                 "export": _export, "explain": _explain, "catalogue": _catalogue}
@@ -299,11 +306,12 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError, ImportError) as error:
         print(f"sasirangan {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except TrainingInterrupted:  # train() has said what is kept
+        again = shlex.join(["sasirangan", *argv, *([] if args.resume else ["--resume"])])
+        print(f"sasirangan train: interrupted. To continue where it stopped:\n  {again}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        kept = ""
-        if args.command == "train" and (Path(args.out) / "checkpoints").is_dir():
-            kept = f" The best model so far is kept in {Path(args.out) / 'checkpoints'}/."
-        print(f"sasirangan {args.command}: interrupted.{kept}", file=sys.stderr)
+        print(f"sasirangan {args.command}: interrupted.", file=sys.stderr)
         return 130
 
 

@@ -9,9 +9,11 @@ default by measurement (BENCHMARKS.md), fine-tunes the backbone's top layers on 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import os
 import platform
-import shutil
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -24,6 +26,7 @@ from .backbones import get_backbone
 from .data import SPLITS, Sample, make_dataset, scan_folder, split_samples
 from .evaluate import evaluate_samples, summary_of
 from .card import CURVES_FILE, ModelCard
+from .checkpoints import RunCheckpoint, TrainingInterrupted
 from .model import build_model, feature_model, head_layers, head_model, save_model_folder
 from .optimizers import make_optimizer, steps
 from .plots import plot_training_curves
@@ -42,7 +45,9 @@ def library_versions() -> dict:
             "scikit-learn": sklearn.__version__, "python": platform.python_version()}
 
 
-def _callbacks(config: TrainConfig, checkpoint: Path | None):
+def _callbacks(config: TrainConfig, run: RunCheckpoint, phase: str):
+    """EarlyStopping, ReduceLROnPlateau (unless a schedule owns the learning rate), and last the
+    per-epoch checkpoint that `--resume` continues from (it saves the others' state too)."""
     import keras
 
     callbacks = [
@@ -51,9 +56,7 @@ def _callbacks(config: TrainConfig, checkpoint: Path | None):
     if config.schedule == "constant":  # a schedule owns the learning rate itself
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3,
                                                            patience=max(1, config.patience // 2), min_lr=1e-7, verbose=0))
-    if checkpoint is not None:  # phase 2 runs for minutes: keep its best weights on disk
-        callbacks.append(keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_loss", save_best_only=True, verbose=0))
-    return callbacks
+    return callbacks + [run.epoch_callback(phase, watched=tuple(callbacks))]
 
 
 def _compile(model, config: TrainConfig, learning_rate: float, num_classes: int, steps_per_epoch: int = 1,
@@ -82,7 +85,8 @@ def _lr_reductions(history: dict, offset: int) -> list[int]:
     return [offset + i + 1 for i in range(1, len(rates)) if rates[i] < rates[i - 1] - 1e-12]
 
 
-def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1) -> Path:
+def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1, splits: dict | None = None,
+          resume: bool = False) -> Path:
     """Scan, split, fit (choosing epochs on validation), calibrate, refit, evaluate and save.
 
     Args:
@@ -90,12 +94,17 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
         out_dir: model folder to write (created; files in it are replaced).
         config: TrainConfig; defaults when None. Checked before anything else happens.
         verbose: 0 silent, 1 progress bars, 2 one line per epoch.
+        splits: {"train", "val", "test": [Sample]} from `split_samples` (the split a notebook
+            has shown); None splits here, with the same function and config.
+        resume: continue the run interrupted in `out_dir` (its split, features and last
+            finished epoch are in out_dir/checkpoints), with the same settings.
+
+    Raises:
+        TrainingInterrupted: Ctrl+C; the checkpoints stay, and the message says how to resume.
 
     Returns:
         The model folder path.
     """
-    import keras
-
     config = (config or TrainConfig()).check()
     out_dir = Path(out_dir)
     # Keras warns that fit() ignores shuffle for a tf.data input; ours shuffles in make_dataset.
@@ -104,7 +113,30 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
     say = print if verbose else (lambda *a, **k: None)
 
     scan, conflicts = _scan(data_dir, config, say, show_progress=verbose == 1)
-    splits = split_samples(scan, config)
+    run = RunCheckpoint(out_dir)
+    if resume:
+        splits = check_splits(run.resume(config, scan), scan)
+        say(f"Resuming the interrupted run from {run.folder}/: {run.summary()}")
+    else:
+        if run.exists:
+            say(f"Starting afresh: the interrupted run's checkpoints in {run.folder}/ are replaced "
+                "(--resume would have continued it)")
+        splits = split_samples(scan, config) if splits is None else check_splits(splits, scan)
+        run.begin(config, scan, splits)
+    try:
+        return _train_steps(scan, conflicts, splits, out_dir, config, run, verbose, say, started)
+    except KeyboardInterrupt:
+        message = (f"Training interrupted. Kept in {run.folder}/: {run.summary()}. Run the same command with "
+                   "--resume (train(..., resume=True)) to continue from there.")
+        print(message, file=sys.stderr, flush=True)
+        raise TrainingInterrupted(message) from None
+
+
+def _train_steps(scan, conflicts, splits, out_dir: Path, config: TrainConfig, run: RunCheckpoint, verbose: int, say,
+                 started: float) -> Path:
+    """train()'s steps after the split, checkpointed in `run` as they finish."""
+    import keras
+
     say("Split: " + ", ".join(f"{name} {len(splits[name])}" for name in SPLITS)
         + (" (region crops for classes under %d photos)" % config.samples_per_class if config.samples_per_class else ""))
     keras.utils.set_random_seed(config.seed)
@@ -113,8 +145,8 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
                         config.backbone, config.weight_decay, config.stn)
     _check_freeze(model, config)
 
-    features = _crop_features(model, splits, class_names, config, say, show_progress=verbose == 1)
-    fitted = _fit(model, features, splits, class_names, config, out_dir, verbose)
+    features = _crop_features(model, splits, class_names, config, say, show_progress=verbose == 1, run=run)
+    fitted = _fit(model, features, splits, class_names, config, run, verbose)
     cross_validation = _cross_validate(model, features, splits, scan, config, fitted, say) if config.folds > 1 else None
     val_metrics = evaluate_samples(model, splits["val"], class_names, config.image_size, config.views)
     say(f"Validation accuracy {val_metrics['accuracy']:.1%} (averaged over {config.views.count} views a picture).")
@@ -136,9 +168,34 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
     build_report(out_dir, verbose=bool(verbose))
     events = fitted["events"]
     plot_training_curves(fitted["history"], out_dir / CURVES_FILE, events["head_epochs"], events)
-    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)  # only needed had training broken off
+    run.clear()  # only needed had training broken off
     say(f"Saved model folder {out_dir}/ (trained in {card.training_seconds / 60:.1f} min)")
     return out_dir
+
+
+def check_splits(splits: dict, scan) -> dict:
+    """A split made outside train() (a notebook's) must be of this scan's photos and classes,
+    with pictures to train on and to choose epochs and thresholds on."""
+    missing = [name for name in SPLITS if name not in splits]
+    if missing:
+        raise ValueError(f"splits needs the keys {', '.join(SPLITS)}; missing: {', '.join(missing)}.")
+    for name in ("train", "val"):
+        if not splits[name]:
+            raise ValueError(f"The {name} split is empty: it needs at least one picture. Make the split with "
+                             "sasirangan.data.split_samples(scan, config).")
+    scanned_path = {os.path.realpath(sample.path): sample.path for sample in scan.samples}
+    checked = {name: [] for name in SPLITS}
+    for name in SPLITS:
+        for sample in splits[name]:
+            if sample.label not in scan.class_names:
+                raise ValueError(f"The {name} split has a picture of class {sample.label!r}, which is not a class "
+                                 f"of {scan.root}: {', '.join(scan.class_names)}.")
+            path = scanned_path.get(os.path.realpath(sample.path))
+            if path is None:
+                raise ValueError(f"The {name} split has {sample.path}, which is not among the photos found in "
+                                 f"{scan.root} (was the split made from another folder, or was the photo removed?).")
+            checked[name].append(dataclasses.replace(sample, path=path))  # the path as this scan spells it
+    return checked
 
 
 def _scan(data_dir, config: TrainConfig, say, show_progress: bool = False):
@@ -157,7 +214,8 @@ def _scan(data_dir, config: TrainConfig, say, show_progress: bool = False):
     return scan, conflicts
 
 
-def _crop_features(model, splits, class_names, config: TrainConfig, say, show_progress: bool = False) -> dict:
+def _crop_features(model, splits, class_names, config: TrainConfig, say, show_progress: bool = False,
+                   run: RunCheckpoint | None = None) -> dict:
     """Pooled backbone features of what phase 1 trains on, computed once (the backbone is
     frozen): for each train and val picture, `crop_passes` random crops between close-up and
     whole-picture scale with the camera-like augmentation, plus its evaluation views (the whole
@@ -166,12 +224,20 @@ def _crop_features(model, splits, class_names, config: TrainConfig, say, show_pr
     Returns {split: (features, labels, picture index of each row)} for "train" and "val", and
     {split + "_views": (features averaged over each picture's views, labels)}: how the model
     will see each picture, for early stopping and cross-validation.
+
+    With `run`, each split's features are kept in its checkpoints, and read back from there
+    when the run is resumed.
     """
     extractor = feature_model(model)
     views = config.views
     result = {}
     for split in ("train", "val"):
         samples = splits[split]
+        if run is not None and run.done(f"features_{split}"):
+            say(f"Reusing the {split} pictures' crop features computed before the interruption")
+            x, y, owners, view_x, view_y = run.load_arrays(f"features_{split}")
+            result[split], result[f"{split}_views"] = (x, y, owners), (view_x, view_y)
+            continue
         say(f"Computing features of {config.crop_passes} random crops and {views.count} views of each of the "
             f"{len(samples)} {split} pictures ...")
         crops = make_dataset(_indexed(samples), [str(i) for i in range(len(samples))], config.image_size,
@@ -198,6 +264,9 @@ def _crop_features(model, splits, class_names, config: TrainConfig, say, show_pr
         result[split] = (np.concatenate(features), labels, owners)
         result[f"{split}_views"] = (view_features.reshape(len(samples), views.count, -1).mean(axis=1),
                                     np.array([class_names.index(s.label) for s in samples]))
+        if run is not None:
+            run.save_arrays(f"features_{split}", [*result[split], *result[f"{split}_views"]])
+            run.mark_done(f"features_{split}")
     return result
 
 
@@ -206,39 +275,76 @@ def _indexed(samples) -> list[Sample]:
     return [Sample(s.path, str(i), s.box, s.hide) for i, s in enumerate(samples)]
 
 
-def _fit_head(model, x, y, config: TrainConfig, class_weight, validation=None, epochs=None, verbose=0):
-    """Phase 1: the head on frozen features, with EarlyStopping and ReduceLROnPlateau when a
-    validation set is given, else for a fixed number of epochs (the refit)."""
+def _fit_head(model, x, y, config: TrainConfig, class_weight, validation=None, epochs=None, verbose=0,
+              run: RunCheckpoint | None = None):
+    """Phase 1: the head on frozen features, with EarlyStopping and ReduceLROnPlateau (and a
+    checkpoint every epoch in `run`) when a validation set is given, else for a fixed number of
+    epochs (the refit, the folds)."""
     head = head_model(model)
     model.get_layer("standardise").adapt(x)
     epochs = epochs or config.head_epochs
     _compile(head, config, config.head_learning_rate, model.output_shape[-1], steps(len(x), config.batch_size), epochs)
-    callbacks = _callbacks(config, None) if validation is not None else []
-    history = head.fit(x, y, batch_size=config.batch_size, epochs=epochs, validation_data=validation,
-                       class_weight=class_weight, callbacks=callbacks, shuffle=True, verbose=verbose)
-    return {key: list(map(float, values)) for key, values in history.history.items()}
+    if validation is None:
+        history = head.fit(x, y, batch_size=config.batch_size, epochs=epochs, class_weight=class_weight, shuffle=True,
+                           verbose=verbose)
+        return {key: list(map(float, values)) for key, values in history.history.items()}
+    callbacks = _callbacks(config, run, "head")
+    checkpoint = callbacks[-1]
+    head.fit(x, y, batch_size=config.batch_size, initial_epoch=checkpoint.initial_epoch, epochs=epochs,
+             validation_data=validation, class_weight=class_weight, callbacks=callbacks, shuffle=True, verbose=verbose)
+    return checkpoint.history
 
 
-def _fit(model, features, splits, class_names, config: TrainConfig, out_dir: Path, verbose: int) -> dict:
-    """Phase 1 (head on frozen crop features), then phase 2 (fine-tuning) if configured."""
+def _fit(model, features, splits, class_names, config: TrainConfig, run: RunCheckpoint, verbose: int) -> dict:
+    """Phase 1 (head on frozen crop features), then phase 2 (fine-tuning) if configured; a
+    phase finished before an interruption is read back from `run` instead."""
     say = print if verbose else (lambda *a, **k: None)
     x, y, _ = features["train"]
     class_weight = _class_weights(y, len(class_names)) if config.class_weights else None
-    initial_head = [layer.get_weights() for layer in head_layers(model)]  # the refit and each fold start afresh
-    say(f"Phase 1: training the head on {len(x)} crops and views ({config.head_epochs} epochs at most, backbone frozen)")
-    history = _fit_head(model, x, y, config, class_weight, validation=features["val_views"], verbose=verbose)
-    head_epochs = int(np.argmin(history["val_loss"])) + 1  # the epoch EarlyStopping restored
-    events = {"lr_reductions": _lr_reductions(history, 0),
-              "early_stops": [len(history["loss"])] if len(history["loss"]) < config.head_epochs else [],
-              "head_epochs": len(history["loss"])}
-    fitted = {"history": history, "head_epochs": head_epochs, "events": events, "class_weight": class_weight,
-              "initial_head": initial_head}
+    if not run.done("initial_head"):  # the refit and each fold start afresh from these
+        run.save_arrays("initial_head", [w for layer in head_layers(model) for w in layer.get_weights()])
+        run.mark_done("initial_head")
+    initial_head = _per_layer(model, run.load_arrays("initial_head"))
+    fitted = {"class_weight": class_weight, "initial_head": initial_head}
+    if run.done("head"):
+        say("Phase 1 finished before the interruption: its head is read back")
+        fitted.update(run.done("head"))
+        model.set_weights(run.load_arrays("head_model"))
+    else:
+        resumed = run.epochs_done("head")
+        say(f"Phase 1: training the head on {len(x)} crops and views ({config.head_epochs} epochs at most, backbone frozen)"
+            + (f", resuming after epoch {resumed}" if resumed else ""))
+        history = _fit_head(model, x, y, config, class_weight, validation=features["val_views"], verbose=verbose, run=run)
+        events = {"lr_reductions": _lr_reductions(history, 0),
+                  "early_stops": [len(history["loss"])] if len(history["loss"]) < config.head_epochs else [],
+                  "head_epochs": len(history["loss"])}
+        fitted.update(history=history, events=events,
+                      head_epochs=int(np.argmin(history["val_loss"])) + 1)  # the epoch EarlyStopping restored
+        run.save_arrays("head_model", model.get_weights())
+        run.mark_done("head", {key: fitted[key] for key in ("history", "events", "head_epochs")})
     if config.fine_tune_epochs > 0 and (config.fine_tune_layers or config.freeze or config.stn):
-        _fine_tune(model, splits, class_names, config, fitted, out_dir, verbose)
+        if run.done("fine_tune"):
+            say("Phase 2 finished before the interruption: its weights are read back")
+            fitted.update(run.done("fine_tune"))
+            model.set_weights(run.load_arrays("fine_tune_model"))
+        else:
+            _fine_tune(model, splits, class_names, config, fitted, run, verbose)
+            run.save_arrays("fine_tune_model", model.get_weights())
+            run.mark_done("fine_tune", {key: fitted[key] for key in ("history", "events")})
     return fitted
 
 
-def _fine_tune(model, splits, class_names, config: TrainConfig, fitted: dict, out_dir: Path, verbose: int) -> None:
+def _per_layer(model, flat: list) -> list[list]:
+    """Flat head weights back into one list per head layer (as Layer.set_weights takes them)."""
+    per_layer, start = [], 0
+    for layer in head_layers(model):
+        count = len(layer.get_weights())
+        per_layer.append(flat[start:start + count])
+        start += count
+    return per_layer
+
+
+def _fine_tune(model, splits, class_names, config: TrainConfig, fitted: dict, run: RunCheckpoint, verbose: int) -> None:
     """Phase 2: unfreeze the top of the backbone (or all but its first `freeze` layers) and
     the spatial transformer, and fine-tune slowly on random crops, judged on the whole
     validation pictures; kept only if it lowers the validation loss."""
@@ -259,21 +365,22 @@ def _fine_tune(model, splits, class_names, config: TrainConfig, fitted: dict, ou
     what = [f"the top {config.fine_tune_layers} backbone layers"] if config.fine_tune_layers else []
     what += [f"the backbone but its first {config.freeze} layers"] if config.freeze else []
     what += ["the spatial transformer"] if config.stn else []
+    resumed = run.epochs_done("fine_tune")
     say(f"Phase 2: fine-tuning {' and '.join(what)} and the head "
         f"({config.fine_tune_epochs} epochs at most, learning rate {config.fine_tune_learning_rate:g}, {config.optimizer}, "
-        f"{config.schedule})")
+        f"{config.schedule})" + (f", resuming after epoch {resumed}" if resumed else ""))
     start = len(history["loss"])
-    checkpoints = out_dir / "checkpoints"
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    phase2 = model.fit(train_ds, validation_data=val_ds, initial_epoch=start, epochs=start + config.fine_tune_epochs,
-                       class_weight=fitted["class_weight"],
-                       callbacks=_callbacks(config, checkpoints / "phase2_best.keras"), verbose=verbose)
+    callbacks = _callbacks(config, run, "fine_tune")
+    model.fit(train_ds, validation_data=val_ds, initial_epoch=start + callbacks[-1].initial_epoch,
+              epochs=start + config.fine_tune_epochs, class_weight=fitted["class_weight"], callbacks=callbacks,
+              verbose=verbose)
+    phase2 = callbacks[-1].history
     for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
-        history.setdefault(key, []).extend(map(float, phase2.history.get(key, [])))
-    events["lr_reductions"] += _lr_reductions(phase2.history, start)
-    if len(phase2.history["loss"]) < config.fine_tune_epochs:
+        history.setdefault(key, []).extend(phase2.get(key, []))
+    events["lr_reductions"] += _lr_reductions(phase2, start)
+    if len(phase2["loss"]) < config.fine_tune_epochs:
         events["early_stops"].append(len(history["loss"]))
-    events["fine_tuning_kept"] = min(phase2.history["val_loss"]) <= best_val_loss
+    events["fine_tuning_kept"] = min(phase2["val_loss"]) <= best_val_loss
     backbone.trainable = False
     if not events["fine_tuning_kept"]:
         say("Fine-tuning did not improve validation loss; keeping the phase-1 weights.")

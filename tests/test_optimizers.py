@@ -7,6 +7,7 @@ import pytest
 from sasirangan.config import TrainConfig
 from sasirangan.model import build_model
 from sasirangan.optimizers import make_optimizer
+from sasirangan.checkpoints import RunCheckpoint
 from sasirangan.train import _callbacks, unfreeze
 
 
@@ -30,12 +31,13 @@ def test_cosine_schedule_reaches_zero_at_the_end_of_the_phase():
     np.testing.assert_allclose([float(schedule(0)), float(schedule(10)), float(schedule(20))], [0.1, 0.05, 0.0], atol=1e-6)
 
 
-def test_a_schedule_replaces_reduce_lr_on_plateau():
+def test_a_schedule_replaces_reduce_lr_on_plateau(tmp_path):
     def kinds(config):
-        return {type(callback).__name__ for callback in _callbacks(config, None)}
+        return [type(callback).__name__ for callback in _callbacks(config, RunCheckpoint(tmp_path), "head")]
 
-    assert kinds(TrainConfig()) == {"EarlyStopping", "ReduceLROnPlateau"}
-    assert kinds(TrainConfig(schedule="exponential")) == {"EarlyStopping"}
+    # the checkpoint goes last: it saves the state the others have after each epoch
+    assert kinds(TrainConfig()) == ["EarlyStopping", "ReduceLROnPlateau", "EpochCheckpoint"]
+    assert kinds(TrainConfig(schedule="exponential")) == ["EarlyStopping", "EpochCheckpoint"]
 
 
 def test_freeze_keeps_the_first_layers_and_fine_tune_layers_the_last():
