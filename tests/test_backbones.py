@@ -1,5 +1,6 @@
 """Every backbone of the table, at toy size with random weights (only MobileNetV2's ImageNet
-file is on these machines): build, one epoch, save, load, predict through LiteRT, open-set score;
+file is on these machines): one of each family through build, one epoch, save, load, predict
+through LiteRT, open-set score, the others built and checked against Keras;
 its input normalisation against Keras's own preprocess_input; an offline download as one error."""
 
 import json
@@ -55,9 +56,27 @@ def fresh_keras():
     keras.backend.clear_session()
 
 
+# One backbone of each Keras family goes the whole way (train, save, load, LiteRT, open-set score);
+# the others share their family's constructor code and embedding layer, and are built and checked
+# (parameters, embedding layer) without the conversions that take most of the time.
+FAMILY_REPRESENTATIVES = ("mobilenet_v3_small", "resnet50", "efficientnet_b0", "efficientnet_v2_s", "vgg19",
+                          "convnext_tiny")
+
+
+@pytest.mark.parametrize("key", [key for key in BACKBONES if key not in FAMILY_REPRESENTATIVES])
+def test_every_other_backbone_builds_the_network_keras_builds(key, fresh_keras):
+    model = build_model(3, image_size=32, weights=None, backbone=key)
+    backbone = model.get_layer("backbone")
+    assert backbone.count_params() == KERAS_PARAMETERS[key]
+    embedding = backbone.get_layer(get_backbone(key).embedding_layer).output
+    assert embedding.shape[1] == 2  # stride 16: a 32-px picture gives a 2x2 map
+    probabilities = model.predict(np.zeros((1, 32, 32, 3), "float32"), verbose=0)
+    np.testing.assert_allclose(probabilities.sum(), 1.0, atol=1e-5)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("key", list(BACKBONES))
-def test_every_backbone_trains_saves_and_serves(key, tmp_path, fresh_keras):
+@pytest.mark.parametrize("key", FAMILY_REPRESENTATIVES)
+def test_a_backbone_of_each_family_trains_saves_and_serves(key, tmp_path, fresh_keras):
     classes = ["stripes", "checks", "unknown"]
     model = build_model(len(classes), image_size=32, weights=None, backbone=key)
     assert model.get_layer("backbone").count_params() == KERAS_PARAMETERS[key]
