@@ -14,7 +14,7 @@ frames (averaged as the live app averages them; `webcam.webcam_burst`), the test
 path, the validation regions' webcam views (where thresholds are chosen), and the 12 line
 drawings (the motifs' shapes, a stand-in for book plates: named, and the motif in the top 3).
 
-    python benchmarks/honest_answers.py [--model models/sasirangan_default] [--frames 20] [--seed 0]
+    python benchmarks/honest_answers.py [--model models/sasirangan_default] [--frames 20] [--seed 0] [--probe]
 """
 
 import argparse
@@ -43,10 +43,11 @@ def verdict_counts(predictions) -> str:
     return text + (f"; picture problems: {dict(problems)}" if problems else "")
 
 
-def camera_answers(predictor, samples, count: int, seed: int, steady: bool = False):
+def camera_answers(predictor, samples, count: int, seed: int, steady: bool = False, features: list | None = None):
     """{motif: [Prediction, ...]} for `count` camera answers on each photo's region in `samples`:
     one webcam-like frame each, or (`steady`) a burst of 5 frames of a steady camera whose
-    outputs are averaged as the live app averages its last 5 frames (`app.predict_frame`)."""
+    outputs are averaged as the live app averages its last 5 frames (`app.predict_frame`).
+    With `features`, each answer's pooled backbone features and motif are appended to it."""
     from sasirangan.data import load_image
     from sasirangan.views import WHOLE
     from sasirangan.webcam import held_out_region, webcam_burst, webcam_view
@@ -60,6 +61,8 @@ def camera_answers(predictor, samples, count: int, seed: int, steady: bool = Fal
             outputs = [predictor.outputs(frame, WHOLE) for frame in frames]
             mean = {key: np.mean([o[key] for o in outputs], axis=0) for key in outputs[0]}
             answers[label].append(predictor.decide(mean, picture=frames[-1]))
+            if features is not None:
+                features.append((np.ravel(mean["features"]), label))
     return answers
 
 
@@ -73,16 +76,48 @@ def _region_boxes(predictor, samples) -> dict:
 
 def report_webcam(title: str, answers) -> float:
     print(f"\n{title}")
-    named, total = 0, 0
+    named, total, best_total = 0, 0, 0
     for label, predictions in sorted(answers.items()):
         right = sum(p.verdict == "motif" and p.label == label for p in predictions)
         wrong = sum(p.verdict == "motif" and p.label != label for p in predictions)
-        named, total = named + right, total + len(predictions)
+        best = sum(p.top[0][0] == label for p in predictions)
+        named, total, best_total = named + right, total + len(predictions), best_total + best
         print(f"  {label:24s} named right {right:3d}/{len(predictions)}   named wrong {wrong:3d}   "
-              f"{verdict_counts(predictions)}")
+              f"best motif right {best:3d}   {verdict_counts(predictions)}")
     everything = [p for predictions in answers.values() for p in predictions]
     print(f"  ALL: named right {wilson(named, total)}; {verdict_counts(everything)}")
+    print(f"  ALL: best motif right, whatever the verdict {wilson(best_total, total)}")
     return named / max(total, 1)
+
+
+def probe_floor(predictor, card, model_dir, test_features: list, seed: int) -> None:
+    """The floor to beat on the same frames: a logistic regression on the same frozen pooled
+    ImageNet features, fitted on what the model trained on (each training picture whole, and one
+    webcam-like frame of it) and judged top-1 on the test-region frames. No setting is chosen."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sasirangan.data import load_image
+    from sasirangan.views import WHOLE
+    from sasirangan.webcam import webcam_view
+
+    rng = np.random.default_rng(seed + 10)
+    rows, labels = [], []
+    for sample in card.samples("train", model_dir):
+        rgb = load_image(sample.path)
+        pictures = [sample.view(rgb)]
+        if sample.label != card.unknown_class:
+            pictures.append(webcam_view(rgb, sample.box, rng))  # inside the crop: never the held-out regions
+        for picture in pictures:
+            rows.append(np.ravel(predictor.outputs(picture, WHOLE)["features"]))
+            labels.append(sample.label)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)).fit(np.stack(rows), labels)
+    test_x = np.stack([row for row, _ in test_features])
+    test_y = np.array([label for _, label in test_features])
+    right = int((probe.predict(test_x) == test_y).sum())
+    print(f"\nFloor: logistic regression on the same frozen features, fitted on the {len(rows)} training pictures "
+          f"and webcam-like frames of them, top-1 on the same test-region frames: {wilson(right, len(test_y))}")
 
 
 def source_sets(card, model_dir, folder: Path) -> dict[str, list[Path]]:
@@ -105,6 +140,8 @@ def main():
     parser.add_argument("--bursts", type=int, default=5, help="steady-camera bursts of 5 frames per held-out region")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shared", type=Path, default=SHARED)
+    parser.add_argument("--probe", action="store_true",
+                        help="also fit the frozen-feature probe (the floor) and judge it on the same test frames")
     args = parser.parse_args()
     seed_keras_cache()
 
@@ -116,10 +153,12 @@ def main():
     print(f"Model {args.model}: {len(predictor.class_names)} classes; confident from {predictor.confident:.0%}; "
           f"cloth score {'yes' if predictor.cloth_scorer else 'no'}; views {card.view_spec.count} a picture")
 
-    figures = {}
+    figures, test_features = {}, []
     figures["webcam"] = report_webcam(
         f"Webcam-like views of the held-out TEST region of each photo ({args.frames} each; live path, one frame):",
-        camera_answers(predictor, card.samples("test", model_dir), args.frames, args.seed))
+        camera_answers(predictor, card.samples("test", model_dir), args.frames, args.seed, features=test_features))
+    if args.probe:
+        probe_floor(predictor, card, model_dir, test_features, args.seed)
     report_webcam(f"A steady camera over the held-out TEST region, answered after 5 frames as the app averages "
                   f"them ({args.bursts} bursts each; information):",
                   camera_answers(predictor, card.samples("test", model_dir), args.bursts, args.seed + 2, steady=True))
