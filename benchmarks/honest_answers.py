@@ -74,7 +74,7 @@ def _region_boxes(predictor, samples) -> dict:
     return boxes
 
 
-def report_webcam(title: str, answers) -> float:
+def report_webcam(title: str, answers, predictor) -> float:
     print(f"\n{title}")
     named, total, best_total = 0, 0, 0
     for label, predictions in sorted(answers.items()):
@@ -87,6 +87,12 @@ def report_webcam(title: str, answers) -> float:
     everything = [p for predictions in answers.values() for p in predictions]
     print(f"  ALL: named right {wilson(named, total)}; {verdict_counts(everything)}")
     print(f"  ALL: best motif right, whatever the verdict {wilson(best_total, total)}")
+    unnamed = [p for label, predictions in answers.items() for p in predictions
+               if p.top[0][0] == label and p.verdict != "motif"]
+    unsure = sum(p.top[0][1] < predictor.confident for p in unnamed)
+    not_cloth = sum(p.cloth is not None and p.cloth < predictor.cloth_scorer.threshold_ for p in unnamed)
+    print(f"  ... of which not named: {len(unnamed)}; below the confidence rule {unsure}, judged not cloth {not_cloth} "
+          "(a frame can be both)")
     return named / max(total, 1)
 
 
@@ -169,14 +175,15 @@ def main():
     figures, test_features = {}, []
     figures["webcam"] = report_webcam(
         f"Webcam-like views of the held-out TEST region of each photo ({args.frames} each; live path, one frame):",
-        camera_answers(predictor, card.samples("test", model_dir), args.frames, args.seed, features=test_features))
+        camera_answers(predictor, card.samples("test", model_dir), args.frames, args.seed, features=test_features),
+        predictor)
     if args.probe:
         probe_floor(predictor, card, model_dir, test_features, args.seed)
     report_webcam(f"A steady camera over the held-out TEST region, answered after 5 frames as the app averages "
                   f"them ({args.bursts} bursts each; information):",
-                  camera_answers(predictor, card.samples("test", model_dir), args.bursts, args.seed + 2, steady=True))
+                  camera_answers(predictor, card.samples("test", model_dir), args.bursts, args.seed + 2, steady=True), predictor)
     report_webcam("Webcam-like views of the VALIDATION region (where thresholds are chosen; information only):",
-                  camera_answers(predictor, card.samples("val", model_dir), args.frames, args.seed + 1))
+                  camera_answers(predictor, card.samples("val", model_dir), args.frames, args.seed + 1), predictor)
 
     crops = [s for s in card.samples("test", model_dir) if s.label != card.unknown_class]
     from sasirangan.data import load_image
