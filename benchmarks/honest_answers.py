@@ -47,12 +47,15 @@ def camera_answers(predictor, samples, count: int, seed: int, steady: bool = Fal
     """{motif: [Prediction, ...]} for `count` camera answers on each photo's region in `samples`:
     one webcam-like frame each, or (`steady`) a burst of 5 frames of a steady camera whose
     outputs are averaged as the live app averages its last 5 frames (`app.predict_frame`).
-    With `features`, each answer's pooled backbone features and motif are appended to it."""
+    With `features`, (pooled backbone features of the frame, of the frame with its colours turned
+    at random, the model's best motif on that turned frame, motif) is appended to it for each
+    answer (single frames only)."""
     from sasirangan.data import load_image
     from sasirangan.views import WHOLE
     from sasirangan.webcam import held_out_region, webcam_burst, webcam_view
 
     rng = np.random.default_rng(seed)
+    turn_rng = np.random.default_rng(seed + 20)  # its own stream: the frames stay those of runs without it
     answers = defaultdict(list)
     for (path, label), photo_boxes in sorted(_region_boxes(predictor, samples).items()):
         rgb, region = load_image(path), held_out_region(photo_boxes)
@@ -62,7 +65,9 @@ def camera_answers(predictor, samples, count: int, seed: int, steady: bool = Fal
             mean = {key: np.mean([o[key] for o in outputs], axis=0) for key in outputs[0]}
             answers[label].append(predictor.decide(mean, picture=frames[-1]))
             if features is not None:
-                features.append((np.ravel(mean["features"]), label))
+                turned = predictor.outputs(_turn_hue(frames[-1], turn_rng), WHOLE)
+                features.append((np.ravel(mean["features"]), np.ravel(turned["features"]),
+                                 predictor.decide(turned).top[0][0], label))
     return answers
 
 
@@ -108,9 +113,10 @@ def _turn_hue(rgb: np.ndarray, rng) -> np.ndarray:
 def probe_floor(predictor, card, model_dir, test_features: list, seed: int) -> None:
     """The floor to beat on the same frames: a logistic regression on the same frozen pooled
     ImageNet features, fitted on what the model trained on (each training picture whole, and one
-    webcam-like frame of it) and judged top-1 on the test-region frames; once on the pictures as
-    they are, once with their colours turned at random as the recipe's `--hue 1.0` does (the
-    test frames keep the photo's colours). No setting is chosen."""
+    webcam-like frame of it) and judged top-1 on the test-region frames, as they are and with
+    their colours turned at random (another colourway of the motif). Three probes: trained on
+    the pictures as they are, with their colours turned at random (as the recipe's `--hue 1.0`
+    trains), and on both. No setting is chosen."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -120,23 +126,30 @@ def probe_floor(predictor, card, model_dir, test_features: list, seed: int) -> N
     from sasirangan.webcam import webcam_view
 
     rng = np.random.default_rng(seed + 10)
-    rows, labels = {"as they are": [], "colours turned at random": []}, []
+    plain, turned, labels = [], [], []
     for sample in card.samples("train", model_dir):
         rgb = load_image(sample.path)
         motif = sample.label != card.unknown_class
         pictures = [sample.view(rgb)] + ([webcam_view(rgb, sample.box, rng)] if motif else [])  # never the held-out regions
         for picture in pictures:
             labels.append(sample.label)
-            rows["as they are"].append(np.ravel(predictor.outputs(picture, WHOLE)["features"]))
-            turned = _turn_hue(picture, rng) if motif else picture
-            rows["colours turned at random"].append(np.ravel(predictor.outputs(turned, WHOLE)["features"]))
-    test_x = np.stack([row for row, _ in test_features])
-    test_y = np.array([label for _, label in test_features])
-    for name, training_rows in rows.items():
-        probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)).fit(np.stack(training_rows), labels)
-        right = int((probe.predict(test_x) == test_y).sum())
-        print(f"Floor: logistic regression on the same frozen features of the {len(labels)} training pictures and "
-              f"webcam-like frames of them, {name}; top-1 on the same test-region frames: {wilson(right, len(test_y))}")
+            plain.append(np.ravel(predictor.outputs(picture, WHOLE)["features"]))
+            turned.append(np.ravel(predictor.outputs(_turn_hue(picture, rng), WHOLE)["features"]) if motif else plain[-1])
+    test_y = np.array([label for *_, label in test_features])
+    test_sets = {"as they are": np.stack([row for row, *_ in test_features]),
+                 "colours turned": np.stack([row for _, row, *_ in test_features])}
+    model_right = sum(best == label for *_, best, label in test_features)
+    print(f"\nThe model's best motif on the same test-region frames with their colours turned at random: "
+          f"{wilson(model_right, len(test_features))}")
+    training_sets = {"as they are": (plain, labels), "colours turned at random": (turned, labels),
+                     "both": (plain + turned, labels + labels)}
+    print(f"Floor: logistic regression on the same frozen features of the {len(labels)} training pictures and "
+          "webcam-like frames of them; top-1 on the same test-region frames:")
+    for name, (rows, row_labels) in training_sets.items():
+        probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)).fit(np.stack(rows), row_labels)
+        figures = "; ".join(f"frames {test}: {wilson(int((probe.predict(x) == test_y).sum()), len(test_y))}"
+                            for test, x in test_sets.items())
+        print(f"  trained on pictures {name:26s} {figures}")
 
 
 def source_sets(card, model_dir, folder: Path) -> dict[str, list[Path]]:
@@ -204,6 +217,10 @@ def main():
             print(f"  {part:26s} {wilson(hits, len(answers))}; {verdict_counts(answers)}")
             if part == "held out":
                 figures[name] = hits / max(len(answers), 1)
+                scores = sorted(p.cloth for p in answers if p.cloth is not None)
+                if scores:  # how near the cloth threshold the held-out pictures come
+                    print(f"  {'':26s} highest cloth scores {', '.join(f'{v:.2f}' for v in scores[-5:])} "
+                          f"(threshold {predictor.cloth_scorer.threshold_:.2f})")
 
     drawings = sorted((datasets / "sasirangan" / "drawings").glob("*.png"))
     known = [(path, DRAWING_ALIASES.get(path.stem, path.stem)) for path in drawings]
