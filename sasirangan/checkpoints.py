@@ -101,8 +101,9 @@ class RunCheckpoint:
         _write_atomically(self.folder / STATE_FILE, lambda target: target.write_text(json.dumps(self.state, indent=1)))
 
     def done(self, step: str):
-        """What was recorded when `step` finished, or None if it did not."""
-        return self.state.get("done", {}).get(step)
+        """What was recorded when `step` finished (a copy, the caller may change it), or None if it did not."""
+        info = self.state.get("done", {}).get(step)
+        return None if info is None else json.loads(json.dumps(info))
 
     def mark_done(self, step: str, info=True) -> None:
         self.state["done"][step] = json.loads(json.dumps(info))  # a copy: the caller goes on changing its own
