@@ -109,12 +109,34 @@ class RunCheckpoint:
         self.state["done"][step] = json.loads(json.dumps(info))  # a copy: the caller goes on changing its own
         self._write_state()
 
+    def record_seconds(self, seconds: float) -> None:
+        """How long the run has trained so far, for the card's training time after a resume."""
+        self.state["seconds"] = seconds
+        self._write_state()
+
     def save_arrays(self, name: str, arrays: list) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         _save_arrays(self.folder / f"{name}.npz", arrays)
 
     def load_arrays(self, name: str) -> list[np.ndarray]:
         return _load_arrays(self.folder / f"{name}.npz")
+
+    def save_named(self, name: str, groups: dict[str, list]) -> None:
+        """Several lists of arrays in one file (one write, so they always belong together)."""
+        flat = {f"{group}/{i}": array for group, arrays in groups.items() for i, array in enumerate(arrays)}
+        counts = {group: len(arrays) for group, arrays in groups.items()}
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+        def write(target):
+            with open(target, "wb") as file:
+                np.savez(file, counts=np.array(json.dumps(counts)), **flat)
+
+        _write_atomically(self.folder / f"{name}.npz", write)
+
+    def load_named(self, name: str) -> dict[str, list[np.ndarray]]:
+        with np.load(self.folder / f"{name}.npz") as data:
+            counts = json.loads(str(data["counts"]))
+            return {group: [data[f"{group}/{i}"] for i in range(count)] for group, count in counts.items()}
 
     def epochs_done(self, phase: str) -> int:
         return self.state.get("epochs", {}).get(phase, {}).get("epoch", 0)
@@ -136,51 +158,63 @@ class RunCheckpoint:
 
         class EpochCheckpoint(keras.callbacks.Callback):
             """At each epoch's end: weights, optimizer state, history and the watched callbacks'
-            state; at the start of a resumed fit, puts them back. Goes after the watched callbacks."""
+            state; at the start of a resumed fit, puts them back. Goes after the watched callbacks.
+
+            An epoch's arrays go into one file named after the epoch, and state.json, written
+            after it, names that file: an interrupt between the two leaves the previous epoch whole.
+            """
 
             def __init__(self, run: RunCheckpoint):
                 super().__init__()
                 self.run = run
-                saved = run.state["epochs"].get(phase)
-                self.history: dict = dict(saved["history"]) if saved else {}
-                self.initial_epoch = saved["epoch"] if saved else 0  # epochs of this phase already done
+                self.saved = run.state["epochs"].get(phase)
+                self.history: dict = dict(self.saved["history"]) if self.saved else {}
+                self.initial_epoch = self.saved["epoch"] if self.saved else 0  # epochs of this phase already done
+                self.stopped = bool(self.saved and self.saved.get("stopped"))  # EarlyStopping had ended the phase
                 self.epochs_done = self.initial_epoch
 
             def on_train_begin(self, logs=None):
-                if not self.initial_epoch:
+                if not self.saved:
                     return
-                saved = self.run.state["epochs"][phase]
-                self.model.set_weights(self.run.load_arrays(f"{phase}_weights"))
+                arrays = self.run.load_named(self.saved["file"])
+                self.model.set_weights(arrays["weights"])
                 optimizer = self.model.optimizer
                 if not optimizer.built:
                     optimizer.build(self.model.trainable_variables)
-                for variable, value in zip(optimizer.variables, self.run.load_arrays(f"{phase}_optimizer")):
+                for variable, value in zip(optimizer.variables, arrays["optimizer"]):
                     variable.assign(value)
-                for callback, state in zip(watched, saved["callbacks"]):
+                for callback, state in zip(watched, self.saved["callbacks"]):
                     for name, value in state.items():
                         setattr(callback, name, value)
-                    best_weights = self.run.folder / f"{phase}_best_weights.npz"
-                    if getattr(callback, "restore_best_weights", False) and best_weights.is_file():
-                        callback.best_weights = self.run.load_arrays(f"{phase}_best_weights")
+                    if getattr(callback, "restore_best_weights", False) and arrays.get("best_weights"):
+                        callback.best_weights = arrays["best_weights"]
 
             def on_epoch_end(self, epoch, logs=None):
                 self.epochs_done += 1  # of this phase (a fit's `epoch` counts from the phase-1 offset in phase 2)
                 for key, value in (logs or {}).items():
                     self.history.setdefault(key, []).append(float(value))
-                self.run.save_arrays(f"{phase}_weights", self.model.get_weights())
-                self.run.save_arrays(f"{phase}_optimizer", [np.asarray(v) for v in self.model.optimizer.variables])
+                arrays = {"weights": self.model.get_weights(),
+                          "optimizer": [np.asarray(v) for v in self.model.optimizer.variables], "best_weights": []}
                 states = []
                 for callback in watched:
-                    state = {name: _plain(getattr(callback, name)) for name in _CALLBACK_STATE if hasattr(callback, name)}
-                    states.append(state)
+                    states.append({name: _plain(getattr(callback, name)) for name in _CALLBACK_STATE
+                                   if hasattr(callback, name)})
                     if getattr(callback, "best_weights", None) is not None:
-                        self.run.save_arrays(f"{phase}_best_weights", callback.best_weights)
-                self.run.state["epochs"][phase] = {"epoch": self.epochs_done, "history": self.history, "callbacks": states}
+                        arrays["best_weights"] = callback.best_weights
+                file = f"{phase}_epoch{self.epochs_done}"
+                self.run.save_named(file, arrays)
+                previous = self.run.state["epochs"].get(phase, {}).get("file")
+                self.run.state["epochs"][phase] = {"epoch": self.epochs_done, "file": file, "history": self.history,
+                                                   "callbacks": states, "stopped": bool(self.model.stop_training)}
                 self.run._write_state()
+                if previous and previous != file:
+                    (self.run.folder / f"{previous}.npz").unlink(missing_ok=True)
 
         return EpochCheckpoint(self)
 
     def clear(self) -> None:
+        """Remove the checkpoints; state.json first, so an interrupted removal leaves nothing to resume."""
+        (self.folder / STATE_FILE).unlink(missing_ok=True)
         shutil.rmtree(self.folder, ignore_errors=True)
 
 

@@ -106,6 +106,8 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
         The model folder path.
     """
     config = (config or TrainConfig()).check()
+    if resume and splits is not None:
+        raise ValueError("resume=True continues with the interrupted run's own split; do not pass splits as well.")
     out_dir = Path(out_dir)
     # Keras warns that fit() ignores shuffle for a tf.data input; ours shuffles in make_dataset.
     warnings.filterwarnings("ignore", message=".*shuffle=True.*was passed")
@@ -117,6 +119,12 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
     if resume:
         splits = check_splits(run.resume(config, scan), scan)
         say(f"Resuming the interrupted run from {run.folder}/: {run.summary()}")
+        in_split = {os.path.realpath(s.path) for name in SPLITS for s in splits[name]}
+        new = [s.path for s in scan.samples if os.path.realpath(s.path) not in in_split]
+        if new:
+            say(f"Warning: {len(new)} photo(s) found now were not there when the run began (e.g. {new[0]}); the "
+                "resumed run leaves them out. Run without --resume to train on them too.")
+        started -= run.state.get("seconds", 0.0)  # the card's training time counts the sessions before too
     else:
         if run.exists:
             say(f"Starting afresh: the interrupted run's checkpoints in {run.folder}/ are replaced "
@@ -126,6 +134,7 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, verbose: int = 1
     try:
         return _train_steps(scan, conflicts, splits, out_dir, config, run, verbose, say, started)
     except KeyboardInterrupt:
+        run.record_seconds(time.time() - started)
         message = (f"Training interrupted. Kept in {run.folder}/: {run.summary()}. Run the same command with "
                    "--resume (train(..., resume=True)) to continue from there.")
         print(message, file=sys.stderr, flush=True)
@@ -290,6 +299,8 @@ def _fit_head(model, x, y, config: TrainConfig, class_weight, validation=None, e
         return {key: list(map(float, values)) for key, values in history.history.items()}
     callbacks = _callbacks(config, run, "head")
     checkpoint = callbacks[-1]
+    if checkpoint.stopped:  # EarlyStopping had ended phase 1 before the interruption: no more epochs
+        epochs = checkpoint.initial_epoch
     head.fit(x, y, batch_size=config.batch_size, initial_epoch=checkpoint.initial_epoch, epochs=epochs,
              validation_data=validation, class_weight=class_weight, callbacks=callbacks, shuffle=True, verbose=verbose)
     return checkpoint.history
@@ -371,10 +382,11 @@ def _fine_tune(model, splits, class_names, config: TrainConfig, fitted: dict, ru
         f"{config.schedule})" + (f", resuming after epoch {resumed}" if resumed else ""))
     start = len(history["loss"])
     callbacks = _callbacks(config, run, "fine_tune")
-    model.fit(train_ds, validation_data=val_ds, initial_epoch=start + callbacks[-1].initial_epoch,
-              epochs=start + config.fine_tune_epochs, class_weight=fitted["class_weight"], callbacks=callbacks,
-              verbose=verbose)
-    phase2 = callbacks[-1].history
+    checkpoint = callbacks[-1]
+    epochs = checkpoint.initial_epoch if checkpoint.stopped else config.fine_tune_epochs  # stopped: no more epochs
+    model.fit(train_ds, validation_data=val_ds, initial_epoch=start + checkpoint.initial_epoch, epochs=start + epochs,
+              class_weight=fitted["class_weight"], callbacks=callbacks, verbose=verbose)
+    phase2 = checkpoint.history
     for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
         history.setdefault(key, []).extend(phase2.get(key, []))
     events["lr_reductions"] += _lr_reductions(phase2, start)

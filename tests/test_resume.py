@@ -2,18 +2,16 @@
 losing at most the epoch it was in; a notebook's split is the one trained on."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import keras
+import numpy as np
 import pytest
 
 from conftest import make_tree
 from sasirangan import train as train_module
-from sasirangan.checkpoints import NothingToResume, TrainingInterrupted
+from sasirangan.checkpoints import NothingToResume, RunCheckpoint, TrainingInterrupted
 from sasirangan.cli import main
 from sasirangan.config import TrainConfig
 from sasirangan.data import scan_folder, split_samples
@@ -67,7 +65,62 @@ def test_ctrl_c_in_phase_2_keeps_features_phase_1_and_finished_epochs_and_resume
     assert not (out / "checkpoints").exists()
 
 
-def test_resume_refuses_other_settings_and_a_folder_with_nothing_to_resume(tmp_path, monkeypatch):
+def _tiny_fit(run, epochs, initial_epoch=0, extra=()):
+    """A small model fitted with the project's callbacks (EarlyStopping, ReduceLROnPlateau, checkpoint)."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 1)
+    callbacks = [*train_module._callbacks(TrainConfig(patience=3), run, "head"), *extra]
+    model.fit(x, y, validation_data=(x, y[::-1]), batch_size=8, initial_epoch=initial_epoch, epochs=epochs,
+              callbacks=callbacks, verbose=0)
+    return model, callbacks
+
+
+def test_a_resumed_fit_gets_back_weights_optimizer_and_early_stopping_state(tmp_path):
+    run = RunCheckpoint(tmp_path)
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):  # after the checkpoint has put the saved state back
+            self.weights = self.model.get_weights()
+            self.iterations = int(self.model.optimizer.iterations.numpy())
+
+    with pytest.raises(KeyboardInterrupt):
+        _tiny_fit(run, 10, extra=[_StopAt(3)])
+    saved = run.state["epochs"]["head"]
+    assert saved["epoch"] == 3 and [p.name for p in run.folder.glob("head_epoch*.npz")] == ["head_epoch3.npz"]
+
+    resumed = RunCheckpoint(tmp_path)
+    resumed.state = json.loads((tmp_path / "checkpoints" / "state.json").read_text())
+    snapshot = Snapshot()
+    keras.utils.set_random_seed(1)  # another initialisation: only the checkpoint can bring the weights back
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    early_stopping = keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)
+    checkpoint = resumed.epoch_callback("head", (early_stopping,))
+    x = np.zeros((8, 4), "float32")
+    model.fit(x, np.zeros(8, int), validation_data=(x, np.zeros(8, int)), initial_epoch=checkpoint.initial_epoch,
+              epochs=checkpoint.initial_epoch, callbacks=[early_stopping, checkpoint, snapshot], verbose=0)
+    expected = resumed.load_named(saved["file"])
+    for got, want in zip(snapshot.weights, expected["weights"]):
+        np.testing.assert_array_equal(got, want)
+    assert snapshot.iterations == 3 * 4  # 3 epochs of 4 steps: the optimizer's own state came back
+    assert early_stopping.wait == saved["callbacks"][0]["wait"] and early_stopping.best == saved["callbacks"][0]["best"]
+
+
+def test_a_phase_that_early_stopping_ended_does_not_train_on_after_a_resume(tmp_path):
+    run = RunCheckpoint(tmp_path)
+    _tiny_fit(run, 200)
+    stopped_after = run.state["epochs"]["head"]["epoch"]
+    assert stopped_after < 200 and run.state["epochs"]["head"]["stopped"]
+    checkpoint = RunCheckpoint(tmp_path)
+    checkpoint.state = run.state
+    again = checkpoint.epoch_callback("head", ())
+    assert again.stopped and again.initial_epoch == stopped_after
+
+
+def test_resume_refuses_other_settings_and_a_folder_with_nothing_to_resume(tmp_path, monkeypatch, capsys):
     data = make_tree(tmp_path / "data", per_class=6, size=40)
     out = tmp_path / "model"
     config = TrainConfig(**TOY, head_epochs=6)
@@ -80,35 +133,51 @@ def test_resume_refuses_other_settings_and_a_folder_with_nothing_to_resume(tmp_p
     with pytest.raises(ValueError, match="head_epochs=6 then, 9 now"):
         train_module.train(data, out, TrainConfig(**TOY, head_epochs=9), verbose=0, resume=True)
     assert _state(out)["epochs"]["head"]["epoch"] == 2  # the refusal changed nothing
+    capsys.readouterr()
     assert main(["train", str(data), "--out", str(out), "--image-size", "33", "--weights", "none", "--resume"]) == 2
+    assert "these differ: image_size=32 then, 33 now" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="do not pass splits as well"):
+        train_module.train(data, out, config, verbose=0, resume=True, splits={})
+
+
+# The CLI in a child process that sends itself a real SIGINT (Ctrl+C) as phase 1's fourth epoch
+# begins: after the checkpoint of the third, every time, however fast the machine is.
+CTRL_C_AT_EPOCH_3 = """
+import os, signal, sys
+import keras
+from sasirangan import train
+from sasirangan.cli import main
+
+class CtrlC(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+callbacks = train._callbacks
+train._callbacks = lambda config, run, phase: [CtrlC()] + callbacks(config, run, phase)
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 def test_cli_ctrl_c_says_how_to_resume_and_the_resumed_run_finishes(tmp_path):
     data = make_tree(tmp_path / "data", per_class=6, size=40)
     out = tmp_path / "model"
-    command = [sys.executable, "-m", "sasirangan.cli", "train", str(data), "--out", str(out), "--image-size", "32",
-               "--weights", "none", "--crop-passes", "1", "--views-grid", "0", "--batch-size", "8",
-               "--head-epochs", "60", "--patience", "60", "--quiet"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    deadline = time.time() + 240
-    while time.time() < deadline and process.poll() is None:
-        state_file = out / "checkpoints" / "state.json"
-        if state_file.exists() and json.loads(state_file.read_text()).get("epochs", {}).get("head", {}).get("epoch", 0) >= 2:
-            break
-        time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err[-2000:]
-    assert "Training interrupted. Kept in" in err and f"--out {out}" in err and err.rstrip().endswith("--resume")
-    interrupted_at = _state(out)["epochs"]["head"]["epoch"]
-    assert 2 <= interrupted_at < 60
+    arguments = ["train", str(data), "--out", str(out), "--image-size", "32", "--weights", "none", "--crop-passes", "1",
+                 "--views-grid", "0", "--batch-size", "8", "--head-epochs", "20", "--patience", "20", "--quiet"]
+    interrupted = subprocess.run([sys.executable, "-c", CTRL_C_AT_EPOCH_3, *arguments], capture_output=True, text=True,
+                                 timeout=600)
+    assert interrupted.returncode == 130, interrupted.stderr[-2000:]
+    err = interrupted.stderr
+    assert "Training interrupted. Kept in" in err and "3 epoch(s) of phase 1" in err
+    assert f"--out {out}" in err and err.rstrip().endswith("--quiet --resume")
+    assert _state(out)["epochs"]["head"]["epoch"] == 3
 
-    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run([sys.executable, "-m", "sasirangan.cli", *arguments, "--resume"], capture_output=True,
+                             text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert f"resuming after epoch {interrupted_at}" in resumed.stdout
+    assert "resuming after epoch 3" in resumed.stdout
     card = json.loads((out / "model_card.json").read_text())
-    assert len(card["history"]["loss"]) == 60 and not (out / "checkpoints").exists()
+    assert len(card["history"]["loss"]) == 20 and not (out / "checkpoints").exists()
 
 
 def test_train_uses_the_split_it_is_given_and_refuses_one_of_other_photos(tmp_path):
