@@ -127,7 +127,8 @@ def probe_floor(predictor, card, model_dir, test_features: list, seed: int) -> N
 
     rng = np.random.default_rng(seed + 10)
     plain, turned, labels = [], [], []
-    for sample in card.samples("train", model_dir):
+    splits = card.refit["on"] if card.refit else ["train"]  # what the shipped model's head was fitted on
+    for sample in [s for split in splits for s in card.samples(split, model_dir)]:
         rgb = load_image(sample.path)
         motif = sample.label != card.unknown_class
         pictures = [sample.view(rgb)] + ([webcam_view(rgb, sample.box, rng)] if motif else [])  # never the held-out regions
@@ -143,8 +144,8 @@ def probe_floor(predictor, card, model_dir, test_features: list, seed: int) -> N
           f"{wilson(model_right, len(test_features))}")
     training_sets = {"as they are": (plain, labels), "colours turned at random": (turned, labels),
                      "both": (plain + turned, labels + labels)}
-    print(f"Floor: logistic regression on the same frozen features of the {len(labels)} training pictures and "
-          "webcam-like frames of them; top-1 on the same test-region frames:")
+    print(f"Floor: logistic regression on the same frozen features of the {len(labels)} {' + '.join(splits)} pictures "
+          "and webcam-like frames of them; top-1 on the same test-region frames:")
     for name, (rows, row_labels) in training_sets.items():
         probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)).fit(np.stack(rows), row_labels)
         figures = "; ".join(f"frames {test}: {wilson(int((probe.predict(x) == test_y).sum()), len(test_y))}"
@@ -188,7 +189,8 @@ def main():
     figures, test_features = {}, []
     figures["webcam"] = report_webcam(
         f"Webcam-like views of the held-out TEST region of each photo ({args.frames} each; live path, one frame):",
-        camera_answers(predictor, card.samples("test", model_dir), args.frames, args.seed, features=test_features),
+        camera_answers(predictor, card.samples("test", model_dir), args.frames, args.seed,
+                       features=test_features if args.probe else None),
         predictor)
     if args.probe:
         probe_floor(predictor, card, model_dir, test_features, args.seed)
