@@ -153,7 +153,9 @@ class RunCheckpoint:
                 kept.append(f"{self.epochs_done(phase)} epoch(s) of {name}")
         return ", ".join(kept) if kept else "the split (nothing else had finished)"
 
-    def epoch_callback(self, phase: str, watched=()) -> "EpochCheckpoint":
+    def epoch_callback(self, phase: str, watched=()):
+        """A Keras callback that checkpoints `phase` ("head" or "fine_tune") every epoch, and puts
+        the saved state back in a resumed fit; `watched` are the callbacks whose state it keeps."""
         import keras
 
         class EpochCheckpoint(keras.callbacks.Callback):
