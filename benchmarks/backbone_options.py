@@ -87,7 +87,8 @@ def run_seed(seed: int, names: list[str], fine_tune_epochs: int, out: Path, chan
     names_of = scan.class_names
     test_labels = np.array([names_of.index(s.label) for s in splits["test"]])
     keras.utils.set_random_seed(seed)
-    model = build_model(len(names_of), base.image_size, base.weights, base.dense_units, base.dropout, base.backbone)
+    model = build_model(len(names_of), base.image_size, base.weights, base.dense_units, base.dropout, base.backbone,
+                        features=base.features)
     started = time.time()
     features = recipe._crop_features(model, splits, names_of, base, lambda *a, **k: None)
     test_views = feature_model(model).predict(
@@ -107,7 +108,7 @@ def run_seed(seed: int, names: list[str], fine_tune_epochs: int, out: Path, chan
         started = time.time()
         if name in PHASE2:
             variant = build_model(len(names_of), config.image_size, config.weights, config.dense_units, config.dropout,
-                                  config.backbone, stn=config.stn)  # a spatial transformer starts as the identity: same features
+                                  config.backbone, stn=config.stn, features=config.features)  # a spatial transformer starts as the identity: same features
             run = RunCheckpoint(out / f"seed{seed}_{name}")  # each variant fits afresh
             fitted = recipe._fit(variant, features, splits, names_of, config, run, verbose=0)
             run.clear()

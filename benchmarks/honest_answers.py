@@ -131,7 +131,8 @@ def probe_floor(predictor, card, model_dir, test_features: list, seed: int) -> N
     for sample in [s for split in splits for s in card.samples(split, model_dir)]:
         rgb = load_image(sample.path)
         motif = sample.label != card.unknown_class
-        pictures = [sample.view(rgb)] + ([webcam_view(rgb, sample.box, rng)] if motif else [])  # never the held-out regions
+        # the frame is of the sample's box with the held-out regions covered, as training sees it
+        pictures = [sample.view(rgb)] + ([webcam_view(sample.covered(rgb), sample.box, rng)] if motif else [])
         for picture in pictures:
             labels.append(sample.label)
             plain.append(np.ravel(predictor.outputs(picture, WHOLE)["features"]))

@@ -28,9 +28,10 @@ class Backbone:
     constructor: str  # attribute of keras.applications
     scale: float  # inside the model: RGB in [0, 1] -> (BGR if bgr) * scale + offset, the range the weights expect
     offset: float | tuple[float, float, float]
-    embedding_layer: str  # mid-level layer (stride 16 at the native size) whose pooled output feeds the open-set score
+    embedding_layer: str  # mid-level layer (stride 16 at the native size): the head's features="middle" and the open-set score
     native_size: int  # the input side its ImageNet weights were trained at (the default image_size)
     bgr: bool = False  # Caffe-style weights take BGR
+    embedding_is_input: bool = False  # the embedding is what enters `embedding_layer` (a stage ending in a sum, not a layer)
 
     @property
     def description(self) -> str:
@@ -43,6 +44,15 @@ class Backbone:
         offset = ", ".join(f"{v:g}" for v in self.offset) if isinstance(self.offset, tuple) else f"{self.offset:g}"
         return (f"inside the model: RGB in [0, 1]{' -> BGR' if self.bgr else ''} -> x * {self.scale:g} + ({offset})"
                 + (", then the network's own preprocessing layers" if self.scale == 255.0 and not self.bgr else ""))
+
+    def embedding_output(self, network):
+        """The stride-16 tensor of a built network. A network cut there (features="middle")
+        ends with it."""
+        try:
+            layer = network.get_layer(self.embedding_layer)
+        except ValueError:  # the layer after the cut is not in a cut network
+            return network.output
+        return layer.input if self.embedding_is_input else layer.output
 
     def normalise_layer(self):
         """The layer that maps RGB in [0, 1] to this backbone's input range."""
@@ -93,8 +103,9 @@ BACKBONES = {
     "efficientnet_b4": Backbone("EfficientNetB4", 255.0, 0.0, _EFFICIENTNET_EMBEDDING, 380),
     "efficientnet_v2_s": Backbone("EfficientNetV2S", 255.0, 0.0, _EFFICIENTNET_EMBEDDING, 384),
     "vgg19": Backbone("VGG19", 255.0, CAFFE_MEAN_BGR, "block5_conv4", 224, bgr=True),
-    # ConvNeXt's residual sums are not layers; the stage-3 downsampling is the first layer after stage 2
-    "convnext_tiny": Backbone("ConvNeXtTiny", 255.0, 0.0, "convnext_tiny_downsampling_block_2", 224),
+    # ConvNeXt's residual sums are not layers: stage 2's output is what enters the stage-3 downsampling
+    "convnext_tiny": Backbone("ConvNeXtTiny", 255.0, 0.0, "convnext_tiny_downsampling_block_2", 224,
+                              embedding_is_input=True),
 }
 DEFAULT_BACKBONE = "mobilenet_v2"
 

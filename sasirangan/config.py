@@ -15,6 +15,7 @@ class TrainConfig:
 
     backbone: str = "mobilenet_v2"  # a key of sasirangan.backbones.BACKBONES
     image_size: int = 0  # square input side in pixels; 0 = the backbone's native size (224 for mobilenet_v2)
+    features: str = "middle"  # what the head reads: "middle" (the backbone's mid-level layer, pooled: texture) or "top" (its last layer)
     views_grid: int = 3  # answers average the whole picture and views_grid x views_grid close-up tiles (0 = whole only)
     views_zoom: float = 2.0  # close-ups are cut from the picture enlarged to views_zoom x image_size
     crop_passes: int = 10  # phase 1: random crops (close-up to whole) drawn per training picture, features computed once
@@ -61,6 +62,7 @@ class TrainConfig:
     def check(self) -> "TrainConfig":
         """Fail in a second, before any training, on a setting that cannot work."""
         from .backbones import get_backbone
+        from .model import FEATURE_CHOICES
         from .openset import METHODS
         from .optimizers import OPTIMIZERS, SCHEDULES
 
@@ -82,6 +84,8 @@ class TrainConfig:
             problems.append(f"freeze (keep the first N backbone layers fixed) and fine_tune_layers (train the top N) "
                             f"choose the same thing two ways; give one. Received: freeze={self.freeze}, "
                             f"fine_tune_layers={self.fine_tune_layers}.")
+        if self.features not in FEATURE_CHOICES:
+            problems.append(f"features must be one of {', '.join(FEATURE_CHOICES)}. Received: features={self.features!r}.")
         if self.optimizer not in OPTIMIZERS:
             problems.append(f"optimizer must be one of {', '.join(OPTIMIZERS)}. Received: optimizer={self.optimizer!r}.")
         if self.schedule not in SCHEDULES:

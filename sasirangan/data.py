@@ -190,10 +190,13 @@ class Sample:
         hide = tuple(tuple(rect) for rect in item[3]) if len(item) > 3 else ()
         return cls(path, item[1], tuple(item[2]) if item[2] else None, hide)
 
+    def covered(self, rgb: np.ndarray) -> np.ndarray:
+        """Its decoded photo with the held-out regions this sample must not show covered (not cropped)."""
+        return _cover(rgb, self.hide) if self.hide else rgb
+
     def view(self, rgb: np.ndarray) -> np.ndarray:
         """The pixels this sample shows of its decoded photo (hidden regions covered, box cropped)."""
-        if self.hide:
-            rgb = _cover(rgb, self.hide)
+        rgb = self.covered(rgb)
         if not self.box:
             return rgb
         height, width = rgb.shape[:2]

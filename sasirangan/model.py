@@ -14,6 +14,9 @@ from .card import CLASS_NAMES_FILE, MODEL_FILE, TFLITE_FILE, ModelCard
 from .backbones import BACKBONES, DEFAULT_BACKBONE, get_backbone
 
 WEIGHT_CHOICES = ("imagenet", "none", "<path to .h5 file>")
+# What the head reads: the backbone row's mid-level `embedding_layer` (stride 16; the network is
+# cut there, so it is smaller and faster) or the network's last layer, each average-pooled.
+FEATURE_CHOICES = ("middle", "top")
 
 
 def resolve_weights(weights):
@@ -31,7 +34,7 @@ def resolve_weights(weights):
 
 
 def build_model(num_classes: int, image_size: int = 224, weights="imagenet", dense_units: int = 0, dropout: float = 0.2,
-                backbone: str = DEFAULT_BACKBONE, weight_decay: float = 1e-3, stn: bool = False):
+                backbone: str = DEFAULT_BACKBONE, weight_decay: float = 1e-3, stn: bool = False, features: str = "middle"):
     """Backbone + pooler + a small head, with the backbone's input normalisation built in.
 
     The model takes float32 images in [0, 1] (what `views.image_views` gives) and maps them
@@ -47,6 +50,9 @@ def build_model(num_classes: int, image_size: int = 224, weights="imagenet", den
         backbone: a key of `backbones.BACKBONES`.
         weight_decay: L2 penalty on the head's weights.
         stn: put a spatial transformer (identity at first) in front of the backbone.
+        features: "middle" cuts the backbone at its row's mid-level `embedding_layer` (the
+            motifs' texture, and what generalised to webcam views of unseen cloth:
+            BENCHMARKS.md); "top" keeps the whole network.
 
     Returns:
         An uncompiled keras.Model with layers named normalise, backbone, pooler, standardise,
@@ -55,7 +61,7 @@ def build_model(num_classes: int, image_size: int = 224, weights="imagenet", den
     Example:
         >>> model = build_model(5, image_size=32, weights=None)
         >>> model.count_params()
-        2266950
+        620294
     """
     import keras
 
@@ -64,7 +70,11 @@ def build_model(num_classes: int, image_size: int = 224, weights="imagenet", den
         raise ValueError(f"A classifier needs at least 2 classes. Received: num_classes={num_classes}.")
     if image_size < 32:
         raise ValueError(f"The backbone needs images of at least 32 px. Received: image_size={image_size}.")
+    if features not in FEATURE_CHOICES:
+        raise ValueError(f"features must be one of {', '.join(FEATURE_CHOICES)}. Received: features={features!r}.")
     network = row.build(image_size, resolve_weights(weights))
+    if features == "middle":
+        network = keras.Model(network.inputs, row.embedding_output(network))
     network.name = "backbone"
 
     inputs = keras.Input((image_size, image_size, 3), name="image")
@@ -128,20 +138,23 @@ def feature_model(model):
 def serving_model(model):
     """Same weights; outputs probabilities, logits, pooled features and a mid-level embedding.
 
-    The embedding (pooled activations of the backbone row's `embedding_layer`) lets the
+    The embedding (pooled activations at the backbone row's `embedding_layer`) lets the
     open-set scorer see texture statistics that the last layer has already traded for
     class evidence.
     """
     import keras
 
     network = model.get_layer("backbone")
-    embedding_layer = get_backbone(backbone_name(model)).embedding_layer
-    tapped = keras.Model(network.inputs, [network.output, network.get_layer(embedding_layer).output])
     inputs = keras.Input(model.input_shape[1:], name="image")
     x = inputs
     if "stn" in {layer.name for layer in model.layers}:
         x = model.get_layer("stn")(x)
-    top, middle = tapped(model.get_layer("normalise")(x), training=False)
+    x = model.get_layer("normalise")(x)
+    embedding = get_backbone(backbone_name(model)).embedding_output(network)
+    if embedding is network.output:  # features="middle": the network ends there
+        top = middle = network(x, training=False)
+    else:
+        top, middle = keras.Model(network.inputs, [network.output, embedding])(x, training=False)
     features = model.get_layer("pooler")(top)
     x = features
     for layer in head_layers(model):

@@ -151,7 +151,7 @@ def _train_steps(scan, conflicts, splits, out_dir: Path, config: TrainConfig, ru
     keras.utils.set_random_seed(config.seed)
     class_names = scan.class_names
     model = build_model(len(class_names), config.image_size, config.weights, config.dense_units, config.dropout,
-                        config.backbone, config.weight_decay, config.stn)
+                        config.backbone, config.weight_decay, config.stn, config.features)
     _check_freeze(model, config)
 
     features = _crop_features(model, splits, class_names, config, say, show_progress=verbose == 1, run=run)

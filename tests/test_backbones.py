@@ -1,6 +1,7 @@
 """Every backbone of the table, at toy size with random weights (only MobileNetV2's ImageNet
 file is on these machines): one of each family through build, one epoch, save, load, predict
-through LiteRT, open-set score, the others built and checked against Keras;
+through LiteRT, open-set score, the others built and checked against Keras, and each cut at
+its mid-level embedding layer (features="middle", the default);
 its input normalisation against Keras's own preprocess_input; an offline download as one error."""
 
 import json
@@ -63,15 +64,19 @@ FAMILY_REPRESENTATIVES = ("mobilenet_v3_small", "resnet50", "efficientnet_b0", "
                           "convnext_tiny")
 
 
-@pytest.mark.parametrize("key", [key for key in BACKBONES if key not in FAMILY_REPRESENTATIVES])
-def test_every_other_backbone_builds_the_network_keras_builds(key, fresh_keras):
-    model = build_model(3, image_size=32, weights=None, backbone=key)
-    backbone = model.get_layer("backbone")
-    assert backbone.count_params() == KERAS_PARAMETERS[key]
-    embedding = backbone.get_layer(get_backbone(key).embedding_layer).output
+@pytest.mark.parametrize("key", list(BACKBONES))
+def test_every_backbone_builds_the_network_keras_builds_and_cuts_it_at_its_embedding_layer(key, fresh_keras):
+    whole = build_model(3, image_size=32, weights=None, backbone=key, features="top").get_layer("backbone")
+    assert whole.count_params() == KERAS_PARAMETERS[key]
+    embedding = get_backbone(key).embedding_output(whole)
     assert embedding.shape[1] == 2  # stride 16: a 32-px picture gives a 2x2 map
-    probabilities = model.predict(np.zeros((1, 32, 32, 3), "float32"), verbose=0)
-    np.testing.assert_allclose(probabilities.sum(), 1.0, atol=1e-5)
+    model = build_model(3, image_size=32, weights=None, backbone=key)  # features="middle", the default
+    cut = model.get_layer("backbone")
+    assert get_backbone(key).embedding_output(cut) is cut.output
+    assert cut.output.shape[1:] == embedding.shape[1:] and cut.count_params() <= whole.count_params()
+    if key not in FAMILY_REPRESENTATIVES:  # those go the whole way below
+        probabilities = model.predict(np.zeros((1, 32, 32, 3), "float32"), verbose=0)
+        np.testing.assert_allclose(probabilities.sum(), 1.0, atol=1e-5)
 
 
 @pytest.mark.slow
@@ -79,7 +84,6 @@ def test_every_other_backbone_builds_the_network_keras_builds(key, fresh_keras):
 def test_a_backbone_of_each_family_trains_saves_and_serves(key, tmp_path, fresh_keras):
     classes = ["stripes", "checks", "unknown"]
     model = build_model(len(classes), image_size=32, weights=None, backbone=key)
-    assert model.get_layer("backbone").count_params() == KERAS_PARAMETERS[key]
     pictures = np.stack([np.asarray(pattern_image(name, seed).resize((32, 32)), dtype="float32") / 255
                          for seed in range(4) for name in ("stripes", "checks")])
     labels = np.array([0, 1] * 4)
@@ -92,8 +96,8 @@ def test_a_backbone_of_each_family_trains_saves_and_serves(key, tmp_path, fresh_
     assert predictor.backend == "litert" and predictor.card.backbone == key
     outputs = predictor.outputs(np.asarray(pattern_image("stripes", 99)))
     np.testing.assert_allclose(np.asarray(outputs["probabilities"]).sum(), 1.0, atol=1e-4)
-    assert np.asarray(outputs["embedding"]).shape[-1] == model.get_layer("backbone").get_layer(
-        get_backbone(key).embedding_layer).output.shape[-1]
+    width = model.get_layer("backbone").output.shape[-1]  # cut at the embedding
+    assert np.asarray(outputs["embedding"]).shape[-1] == np.asarray(outputs["features"]).shape[-1] == width
 
     embedded = serving_model(model).predict(pictures, verbose=0)
     scorer = OpenSetScorer("mahalanobis").fit(embedded, labels, embedded, labels)

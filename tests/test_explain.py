@@ -104,7 +104,7 @@ def test_heatmap_rejects_a_wrong_class_or_size_and_a_model_without_a_backbone():
 
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory):
-    """An untrained MobileNetV2 model at 96 px (a 3x3 feature map), saved as a model folder.
+    """An untrained MobileNetV2 model at 96 px (a 6x6 feature map at stride 16), saved as a model folder.
 
     Its head's standardisation is adapted on a few pictures' features, as training does: an
     untrained backbone's features are ~1e-11, which would leave every class at exactly 1/3.
@@ -128,7 +128,7 @@ def test_heat_of_a_real_model_has_the_feature_maps_shape_and_defaults_to_the_top
     model = served.model
     picture = np.asarray(pattern_image("checks", 3, size=80))
     heat, index = ex.heatmap(model, picture)
-    assert heat.shape == tuple(model.get_layer("backbone").output.shape[1:3]) == (3, 3)
+    assert heat.shape == tuple(model.get_layer("backbone").output.shape[1:3]) == (6, 6)  # stride 16: cut at the embedding layer
     assert heat.dtype == np.float32 and heat.min() >= 0.0 and heat.max() == pytest.approx(1.0)
     assert heat.std() > 0.01  # not constant
     expected = model(prepare_image(picture, 96)[None], training=False).numpy()[0]
@@ -140,7 +140,7 @@ def test_heat_of_a_real_model_has_the_feature_maps_shape_and_defaults_to_the_top
 def test_heatmap_goes_through_the_spatial_transformer():
     model = build_model(3, image_size=64, weights=None, stn=True)
     heat, _ = ex.heatmap(model, np.asarray(pattern_image("stripes", 1, size=64)))
-    assert heat.shape == (2, 2) and 0.0 <= heat.min() and heat.max() <= 1.0
+    assert heat.shape == (4, 4) and 0.0 <= heat.min() and heat.max() <= 1.0
 
 
 def test_overlay_is_the_picture_tinted_by_the_heat():
@@ -164,7 +164,7 @@ def test_explain_names_the_top_class_or_the_one_asked_for(served):
     assert top.class_name == served.class_names[int(np.argmax(probabilities))]
     assert top.probability == pytest.approx(float(probabilities.max()))
     assert top.out_path is None and top.overlay.shape == (72, 72, 3) and top.overlay.dtype == np.uint8
-    assert top.heat.shape == (3, 3)
+    assert top.heat.shape == (6, 6)
     least = served.class_names[int(np.argmin(probabilities))]
     asked = ex.explain(served, picture, class_name=least)
     assert asked.class_name == least != top.class_name

@@ -14,7 +14,7 @@ def _trainable_count(model):
 
 
 def test_build_model_parameter_count_matches_recipe():
-    model = build_model(5, image_size=224, weights=None)
+    model = build_model(5, image_size=224, weights=None, features="top")
     model.get_layer("backbone").trainable = False
     # MobileNetV2 without top (2,257,984) + standardise (1280 means, 1280 variances, a count) + logits (1280 x 5 + 5)
     assert model.count_params() == 2_266_950
@@ -22,10 +22,25 @@ def test_build_model_parameter_count_matches_recipe():
     assert [layer.name for layer in model.layers[-5:]] == ["pooler", "standardise", "dropout_pooled", "logits", "predictions"]
 
 
+def test_build_model_middle_features_cut_the_backbone_at_its_embedding_layer():
+    model = build_model(5, image_size=224, weights=None)  # features="middle", the default
+    backbone = model.get_layer("backbone")
+    backbone.trainable = False
+    assert backbone.layers[-1].name == "block_13_expand_relu" and backbone.output.shape == (None, 14, 14, 576)
+    # MobileNetV2 up to block_13_expand_relu (616,256) + standardise (576 x 2 + 1) + logits (576 x 5 + 5)
+    assert model.count_params() == 616_256 + 1_153 + 2_885
+    assert _trainable_count(model) == 2_885
+
+
+def test_build_model_rejects_unknown_features():
+    with pytest.raises(ValueError, match="features must be one of middle, top"):
+        build_model(3, image_size=32, weights=None, features="bottom")
+
+
 def test_build_model_hidden_layer_is_optional():
     model = build_model(5, image_size=32, weights=None, dense_units=16)
     model.get_layer("backbone").trainable = False
-    assert _trainable_count(model) == 1280 * 16 + 16 + 16 * 5 + 5
+    assert _trainable_count(model) == 576 * 16 + 16 + 16 * 5 + 5
     assert [layer.name for layer in model.layers[-4:]] == ["hidden", "dropout_hidden", "logits", "predictions"]
 
 

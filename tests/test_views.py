@@ -40,6 +40,7 @@ def test_average_outputs_averages_logits_then_takes_the_softmax():
 
 @pytest.mark.parametrize("changes,match", [
     ({"folds": 1}, "folds must be 0"),
+    ({"features": "bottom"}, "features must be one of middle, top"),
     ({"backbone": "mobilenet_v9"}, "backbone must be one of mobilenet_v2"),
     ({"open_set_method": "mahalanobos"}, "open_set_method must be one of"),
     ({"views_grid": 3, "views_zoom": 0.5}, "views_zoom must be at least 1"),
