@@ -14,7 +14,7 @@ frames (averaged as the live app averages them; `webcam.webcam_burst`), the test
 path, the validation regions' webcam views (where thresholds are chosen), and the 12 line
 drawings (the motifs' shapes, a stand-in for book plates: named, and the motif in the top 3).
 
-    python benchmarks/honest_answers.py [--model models/sasirangan_default] [--frames 20] [--seed 0] [--probe]
+    python benchmarks/honest_answers.py [--model models/sasirangan_default] [--frames 20] [--seed 0] [--probe] [--sweep]
 """
 
 import argparse
@@ -154,6 +154,41 @@ def probe_floor(predictor, card, model_dir, test_features: list, seed: int) -> N
         print(f"  trained on pictures {name:26s} {figures}")
 
 
+def confidence_sweep(predictor, card, model_dir, folder: Path, count: int, seed: int) -> None:
+    """What the confidence threshold alone changes: the same frames and other-motif photos as
+    above, decided again at each threshold (the cloth score and quality checks unchanged).
+    The choice sets are the validation-region frames and the other-motif photos the model was
+    given; the test-region frames and the held-out other-motif photos are for reading only."""
+    from sasirangan.data import load_image
+    from sasirangan.views import WHOLE
+    from sasirangan.webcam import held_out_region, webcam_view
+
+    frames = {}
+    for split, frame_seed in (("val", seed + 1), ("test", seed)):  # the seeds of the frames above
+        rng, frames[split] = np.random.default_rng(frame_seed), []
+        for (path, label), photo_boxes in sorted(_region_boxes(predictor, card.samples(split, model_dir)).items()):
+            rgb, region = load_image(path), held_out_region(photo_boxes)
+            for _ in range(count):
+                frame = webcam_view(rgb, region, rng)
+                frames[split].append((predictor.outputs(frame, WHOLE), frame, label))
+    photos = {part: [(predictor.outputs(load_image(path)), load_image(path)) for path in paths]
+              for part, paths in source_sets(card, model_dir, folder).items()}
+    chosen = predictor.confident
+    print("\nThe confidence threshold alone (frames named right; other-motif photos named):")
+    for threshold in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
+        predictor.confident = threshold
+        named = {split: sum(answer.verdict == "motif" and answer.label == label for answer, label in
+                            [(predictor.decide(o, picture=frame), label) for o, frame, label in rows])
+                 for split, rows in frames.items()}
+        other = {part: sum(predictor.decide(o, picture=picture).verdict == "motif" for o, picture in rows)
+                 for part, rows in photos.items()}
+        print(f"  from {threshold:.0%}: validation-region frames {named['val']}/{len(frames['val'])}, other-motif photos "
+              f"given {other['trained or calibrated on']}/{len(photos['trained or calibrated on'])}   |   test-region "
+              f"frames {named['test']}/{len(frames['test'])}, other-motif photos held out {other['held out']}/"
+              f"{len(photos['held out'])}")
+    predictor.confident = chosen
+
+
 def source_sets(card, model_dir, folder: Path) -> dict[str, list[Path]]:
     """A shared folder's pictures, by what the model did with them: trained (train/val) or held out."""
     seen = {}
@@ -176,6 +211,8 @@ def main():
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--probe", action="store_true",
                         help="also fit the frozen-feature probe (the floor) and judge it on the same test frames")
+    parser.add_argument("--sweep", action="store_true",
+                        help="also decide the same frames and other-motif photos at other confidence thresholds")
     args = parser.parse_args()
     seed_keras_cache()
 
@@ -224,6 +261,9 @@ def main():
                 if scores:  # how near the cloth threshold the held-out pictures come
                     print(f"  {'':26s} highest cloth scores {', '.join(f'{v:.2f}' for v in scores[-5:])} "
                           f"(threshold {predictor.cloth_scorer.threshold_:.2f})")
+
+    if args.sweep:
+        confidence_sweep(predictor, card, model_dir, datasets / "sasirangan" / "other_motifs", args.frames, args.seed)
 
     drawings = sorted((datasets / "sasirangan" / "drawings").glob("*.png"))
     known = [(path, DRAWING_ALIASES.get(path.stem, path.stem)) for path in drawings]
