@@ -171,7 +171,7 @@ def confidence_sweep(predictor, card, model_dir, folder: Path, count: int, seed:
             for _ in range(count):
                 frame = webcam_view(rgb, region, rng)
                 frames[split].append((predictor.outputs(frame, WHOLE), frame, label))
-    photos = {part: [(predictor.outputs(load_image(path)), load_image(path)) for path in paths]
+    photos = {part: [(predictor.outputs(rgb), rgb) for rgb in map(load_image, paths)]
               for part, paths in source_sets(card, model_dir, folder).items()}
     chosen = predictor.confident
     print("\nThe confidence threshold alone (frames named right; other-motif photos named):")
