@@ -1,4 +1,4 @@
-"""Which backbone layer the head should read, judged on webcam-like frames of cloth it never saw.
+"""Which backbone layer the head should read, judged on webcam-like frames of regions training never saw.
 
 For several MobileNetV2 layers (ImageNet weights, frozen, average-pooled), a logistic regression
 (standardised, C = 0.1, balanced classes) is fitted on a model folder's own training pictures: each
@@ -15,13 +15,12 @@ train + validation and judged once on the TEST-region frames, the very frames
 import argparse
 import json
 import warnings
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from _common import seed_keras_cache
-from honest_answers import ROOT, _turn_hue, wilson
+from honest_answers import ROOT, _turn_hue, region_shots, wilson
 
 LAYERS = ("block_11_expand_relu", "block_12_expand_relu", "block_13_expand_relu", "block_14_expand_relu",
           "block_15_expand_relu", "block_16_project_BN", "out_relu")  # block_13_expand_relu: the table's embedding layer
@@ -90,28 +89,16 @@ def training_rows(pooled, card, model_dir, split, rng):
 
 
 def region_frames(pooled, card, model_dir, split, seed, count=20):
-    """The webcam-like frames of each photo's held-out `split` region, in honest_answers.py's order
-    and seed: (features, features with colours turned, motif)."""
-    from sasirangan.data import load_image
-    from sasirangan.webcam import held_out_region, webcam_view
-
-    rng, turn_rng = np.random.default_rng(seed), np.random.default_rng(seed + 20)
-    boxes = defaultdict(list)
-    for sample in card.samples(split, model_dir):
-        if sample.label != card.unknown_class and sample.box:
-            boxes[(sample.path, sample.label)].append(sample.box)
-    frames, labels = [], []
-    for (path, label), photo_boxes in sorted(boxes.items()):
-        rgb, region = load_image(path), held_out_region(photo_boxes)
-        for _ in range(count):
-            frames.append(webcam_view(rgb, region, rng))
-            labels.append(label)
-    for frame in frames:
+    """The webcam-like frames of each photo's held-out `split` region (`honest_answers.region_shots`,
+    the same frames for the same seed): (features, features with colours turned, motif)."""
+    shots = list(region_shots(card.samples(split, model_dir), card.unknown_class, count, seed))
+    turn_rng = np.random.default_rng(seed + 20)
+    for (frame,), _ in shots:
         pooled.add(frame)
     plain = pooled.take()
-    for frame in frames:
+    for (frame,), _ in shots:
         pooled.add(_turn_hue(frame, turn_rng))
-    return plain, pooled.take(), np.array(labels)
+    return plain, pooled.take(), np.array([label for _, label in shots])
 
 
 def best_motif_right(probe, x, labels) -> int:

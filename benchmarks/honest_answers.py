@@ -43,38 +43,50 @@ def verdict_counts(predictions) -> str:
     return text + (f"; picture problems: {dict(problems)}" if problems else "")
 
 
-def camera_answers(predictor, samples, count: int, seed: int, steady: bool = False, features: list | None = None):
-    """{motif: [Prediction, ...]} for `count` camera answers on each photo's region in `samples`:
-    one webcam-like frame each, or (`steady`) a burst of 5 frames of a steady camera whose
-    outputs are averaged as the live app averages its last 5 frames (`app.predict_frame`).
-    With `features`, (pooled backbone features of the frame, of the frame with its colours turned
-    at random, the model's best motif on that turned frame, motif) is appended to it for each
-    answer (single frames only)."""
+def region_shots(samples, unknown_class: str, count: int, seed: int, steady: bool = False):
+    """([frame, ...], motif) for `count` shots of each photo's held-out region in `samples`, always
+    in this order and from this seed: one webcam-like frame each, or (`steady`) a burst of 5 frames
+    of a steady camera. The one source of the frames every measurement here (and
+    `feature_layers.py`) is judged on."""
     from sasirangan.data import load_image
-    from sasirangan.views import WHOLE
     from sasirangan.webcam import held_out_region, webcam_burst, webcam_view
 
     rng = np.random.default_rng(seed)
-    turn_rng = np.random.default_rng(seed + 20)  # its own stream: the frames stay those of runs without it
-    answers = defaultdict(list)
-    for (path, label), photo_boxes in sorted(_region_boxes(predictor, samples).items()):
+    for (path, label), photo_boxes in sorted(_region_boxes(samples, unknown_class).items()):
         rgb, region = load_image(path), held_out_region(photo_boxes)
         for _ in range(count):
-            frames = webcam_burst(rgb, region, rng) if steady else [webcam_view(rgb, region, rng)]
-            outputs = [predictor.outputs(frame, WHOLE) for frame in frames]
-            mean = {key: np.mean([o[key] for o in outputs], axis=0) for key in outputs[0]}
-            answers[label].append(predictor.decide(mean, picture=frames[-1]))
-            if features is not None:
-                turned = predictor.outputs(_turn_hue(frames[-1], turn_rng), WHOLE)
-                features.append((np.ravel(mean["features"]), np.ravel(turned["features"]),
-                                 predictor.decide(turned).top[0][0], label))
+            yield (webcam_burst(rgb, region, rng) if steady else [webcam_view(rgb, region, rng)]), label
+
+
+def camera_answers(predictor, samples, count: int, seed: int, steady: bool = False, features: list | None = None,
+                   kept: list | None = None):
+    """{motif: [Prediction, ...]} for the `region_shots` of `samples`; a burst's outputs are
+    averaged as the live app averages its last 5 frames (`app.predict_frame`).
+    With `features`, (pooled backbone features of the frame, of the frame with its colours turned
+    at random, the model's best motif on that turned frame, motif) is appended to it for each
+    answer (single frames only). With `kept`, (outputs, frame, motif) is appended for each answer,
+    to be decided again (`confidence_sweep`)."""
+    from sasirangan.views import WHOLE
+
+    turn_rng = np.random.default_rng(seed + 20)  # its own stream: the frames stay those of runs without it
+    answers = defaultdict(list)
+    for frames, label in region_shots(samples, predictor.card.unknown_class, count, seed, steady):
+        outputs = [predictor.outputs(frame, WHOLE) for frame in frames]
+        mean = {key: np.mean([o[key] for o in outputs], axis=0) for key in outputs[0]}
+        answers[label].append(predictor.decide(mean, picture=frames[-1]))
+        if kept is not None:
+            kept.append((mean, frames[-1], label))
+        if features is not None:
+            turned = predictor.outputs(_turn_hue(frames[-1], turn_rng), WHOLE)
+            features.append((np.ravel(mean["features"]), np.ravel(turned["features"]),
+                             predictor.decide(turned).top[0][0], label))
     return answers
 
 
-def _region_boxes(predictor, samples) -> dict:
+def _region_boxes(samples, unknown_class: str) -> dict:
     boxes = defaultdict(list)
     for sample in samples:
-        if sample.label != predictor.card.unknown_class and sample.box:
+        if sample.label != unknown_class and sample.box:
             boxes[(sample.path, sample.label)].append(sample.box)
     return boxes
 
@@ -154,23 +166,14 @@ def probe_floor(predictor, card, model_dir, test_features: list, seed: int) -> N
         print(f"  trained on pictures {name:26s} {figures}")
 
 
-def confidence_sweep(predictor, card, model_dir, folder: Path, count: int, seed: int) -> None:
-    """What the confidence threshold alone changes: the same frames and other-motif photos as
-    above, decided again at each threshold (the cloth score and quality checks unchanged).
-    The choice sets are the validation-region frames and the other-motif photos the model was
-    given; the test-region frames and the held-out other-motif photos are for reading only."""
+def confidence_sweep(predictor, card, model_dir, folder: Path, frames: dict[str, list]) -> None:
+    """What the confidence threshold alone changes: the frames answered above (`frames`:
+    {"val" | "test": camera_answers' `kept`}) and the other-motif photos, decided again at each
+    threshold (the cloth score and quality checks unchanged). The choice sets are the
+    validation-region frames and the other-motif photos the model was given; the test-region
+    frames and the held-out other-motif photos are for reading only."""
     from sasirangan.data import load_image
-    from sasirangan.views import WHOLE
-    from sasirangan.webcam import held_out_region, webcam_view
 
-    frames = {}
-    for split, frame_seed in (("val", seed + 1), ("test", seed)):  # the seeds of the frames above
-        rng, frames[split] = np.random.default_rng(frame_seed), []
-        for (path, label), photo_boxes in sorted(_region_boxes(predictor, card.samples(split, model_dir)).items()):
-            rgb, region = load_image(path), held_out_region(photo_boxes)
-            for _ in range(count):
-                frame = webcam_view(rgb, region, rng)
-                frames[split].append((predictor.outputs(frame, WHOLE), frame, label))
     photos = {part: [(predictor.outputs(rgb), rgb) for rgb in map(load_image, paths)]
               for part, paths in source_sets(card, model_dir, folder).items()}
     chosen = predictor.confident
@@ -225,10 +228,11 @@ def main():
           f"cloth score {'yes' if predictor.cloth_scorer else 'no'}; views {card.view_spec.count} a picture")
 
     figures, test_features = {}, []
+    kept = {"test": [], "val": []} if args.sweep else {"test": None, "val": None}  # answers to decide again
     figures["webcam"] = report_webcam(
         f"Webcam-like views of the held-out TEST region of each photo ({args.frames} each; live path, one frame):",
         camera_answers(predictor, card.samples("test", model_dir), args.frames, args.seed,
-                       features=test_features if args.probe else None),
+                       features=test_features if args.probe else None, kept=kept["test"]),
         predictor)
     if args.probe:
         probe_floor(predictor, card, model_dir, test_features, args.seed)
@@ -236,7 +240,8 @@ def main():
                   f"them ({args.bursts} bursts each; information):",
                   camera_answers(predictor, card.samples("test", model_dir), args.bursts, args.seed + 2, steady=True), predictor)
     report_webcam("Webcam-like views of the VALIDATION region (where thresholds are chosen; information only):",
-                  camera_answers(predictor, card.samples("val", model_dir), args.frames, args.seed + 1), predictor)
+                  camera_answers(predictor, card.samples("val", model_dir), args.frames, args.seed + 1, kept=kept["val"]),
+                  predictor)
 
     crops = [s for s in card.samples("test", model_dir) if s.label != card.unknown_class]
     from sasirangan.data import load_image
@@ -263,7 +268,7 @@ def main():
                           f"(threshold {predictor.cloth_scorer.threshold_:.2f})")
 
     if args.sweep:
-        confidence_sweep(predictor, card, model_dir, datasets / "sasirangan" / "other_motifs", args.frames, args.seed)
+        confidence_sweep(predictor, card, model_dir, datasets / "sasirangan" / "other_motifs", kept)
 
     drawings = sorted((datasets / "sasirangan" / "drawings").glob("*.png"))
     known = [(path, DRAWING_ALIASES.get(path.stem, path.stem)) for path in drawings]

@@ -51,7 +51,7 @@ def build_model(num_classes: int, image_size: int = 224, weights="imagenet", den
         weight_decay: L2 penalty on the head's weights.
         stn: put a spatial transformer (identity at first) in front of the backbone.
         features: "middle" cuts the backbone at its row's mid-level `embedding_layer` (the
-            motifs' texture, and what generalised to webcam views of unseen cloth:
+            motifs' texture, and what generalised to webcam views of held-out regions:
             BENCHMARKS.md); "top" keeps the whole network.
 
     Returns:
