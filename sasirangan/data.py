@@ -29,6 +29,10 @@ from .views import WHOLE, Views, squash, view_pixels
 from .webcam import webcam_view
 
 MAX_PIXELS = 64_000_000  # larger pictures are refused before decoding (decompression bombs)
+# Webcam-like training frames are filmed from the picture at (up to) this long side: the widest
+# window a frame shows (1/1.5 of it) then has about the frame's own 640 pixels, and a folder of
+# 12-megapixel phone photos still fits in the training cache.
+CAMERA_SOURCE_SIDE = 960
 SPLITS = ("train", "val", "test")
 
 
@@ -164,6 +168,25 @@ def _cover(rgb: np.ndarray, hide) -> np.ndarray:
         source = source[:, ::-1]
         rgb[y0:y1, x0 : x0 + source.shape[1]] = source
     return rgb
+
+
+def turn_hue(rgb: np.ndarray, rng: np.random.Generator, amount: float = 1.0) -> np.ndarray:
+    """The picture's colours turned round the colour wheel by a random angle of up to `amount`
+    x 180 degrees either way (1.0: any colourway): the same motif dyed in other colours."""
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)  # OpenCV's hue runs 0-179 for 0-358 degrees
+    shift = int(rng.integers(0, 180)) if amount >= 1.0 else round(rng.uniform(-amount, amount) * 90)
+    hsv[..., 0] = (hsv[..., 0].astype(int) + shift) % 180
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def limit_side(rgb: np.ndarray, longest: int) -> np.ndarray:
+    """The picture shrunk (aspect kept) so its long side is at most `longest` pixels."""
+    height, width = rgb.shape[:2]
+    scale = longest / max(height, width)
+    if scale >= 1.0:
+        return rgb
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
 # --------------------------------------------------------------------------- scanning
@@ -534,9 +557,12 @@ def make_dataset(samples, class_names, image_size: int, batch_size: int, trainin
 
     Training: each picture is cached once, enlarged to `views.base_side`, and every pass over
     it (`passes`, e.g. for features computed once) draws a random crop between close-up and
-    whole-picture scale, then the camera-like augmentation. With `camera`, each pass is instead
-    a webcam-like frame of the picture (`webcam.webcam_view`: zoomed, turned, slanted, blurred,
-    relit, compressed), squashed to the model's input, then the augmentation. Evaluation: each picture yields
+    whole-picture scale, then the camera-like augmentation. With `camera`, each picture is
+    instead cached at its own resolution (up to `CAMERA_SOURCE_SIDE`, aspect kept) and each pass
+    is a webcam-like frame of it (`webcam.webcam_view`: zoomed, turned, slanted, blurred, relit,
+    compressed), half of them in other colours when `hue` > 0, squashed to the model's input as
+    serving squashes a frame: the frames the app will be shown, not frames of an already squashed
+    picture (5-8 points fewer webcam frames right: BENCHMARKS.md). Evaluation: each picture yields
     its `views.count` views in order (`views.image_views`), to be averaged per picture
     (`views.average_outputs`). The cache sits after the deterministic steps and before the
     random ones, so decoding happens once while every pass still sees fresh augmentation.
@@ -552,17 +578,24 @@ def make_dataset(samples, class_names, image_size: int, batch_size: int, trainin
                       for s in samples], dtype=np.float32).reshape(len(samples), 12)
     base = views.base_side(image_size)
 
+    def region_sample(region) -> Sample:
+        return Sample("", "", tuple(region[:4]) if region[0] >= 0 else None,
+                      tuple(tuple(r) for r in region[4:].reshape(2, 4) if r[0] >= 0))
+
     def training_picture(path, region):
         return resize_image(load_image(path.decode()), base, region[:4], region[4:].reshape(2, 4))
 
+    def camera_picture(path, region):
+        return limit_side(region_sample(region).view(load_image(path.decode())), CAMERA_SOURCE_SIDE)
+
     def evaluation_views(path, region):
-        rgb = load_image(path.decode())
-        sample_view = Sample("", "", tuple(region[:4]) if region[0] >= 0 else None,
-                             tuple(tuple(r) for r in region[4:].reshape(2, 4) if r[0] >= 0))
-        return view_pixels(sample_view.view(rgb), image_size, views)
+        return view_pixels(region_sample(region).view(load_image(path.decode())), image_size, views)
 
     def load(path, box, label):
-        if training:
+        if training and camera:
+            image = tf.numpy_function(camera_picture, [path, box], tf.uint8, stateful=False)
+            image.set_shape((None, None, 3))
+        elif training:
             image = tf.numpy_function(training_picture, [path, box], tf.uint8, stateful=False)
             image.set_shape((base, base, 3))
         else:
@@ -584,7 +617,10 @@ def make_dataset(samples, class_names, image_size: int, batch_size: int, trainin
         rng = np.random.default_rng(seed)
 
         def camera_frame(image):
-            return cv2.resize(webcam_view(image, None, rng), (image_size, image_size), interpolation=cv2.INTER_AREA)
+            frame = webcam_view(image, None, rng)
+            if augment and hue > 0 and rng.random() < 0.5:  # half the frames in the cloth's own colours
+                frame = turn_hue(frame, rng, hue)
+            return squash(frame, image_size)
 
         def film(image, label):
             frame = tf.numpy_function(camera_frame, [image], tf.uint8, stateful=True)
@@ -602,7 +638,7 @@ def make_dataset(samples, class_names, image_size: int, batch_size: int, trainin
         dataset = dataset.map(lambda image, label: (soften(image, image_size, blur, seed), label),
                               num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(batch_size)
-    if training and augment:
+    if training and augment and not camera:  # a webcam-like frame is already turned, slanted, blurred and relit
         augmentation = build_augmentation(seed, hue, tilt, perspective)
         dataset = dataset.map(
             lambda images, label: (tf.clip_by_value(augmentation(images, training=True), 0.0, 1.0), label),

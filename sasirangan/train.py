@@ -227,8 +227,9 @@ def _crop_features(model, splits, class_names, config: TrainConfig, say, show_pr
                    run: RunCheckpoint | None = None) -> dict:
     """Pooled backbone features of what phase 1 trains on, computed once (the backbone is
     frozen): for each train and val picture, `crop_passes` random crops between close-up and
-    whole-picture scale with the camera-like augmentation, plus its evaluation views (the whole
-    picture and its close-ups, exactly what the model will be asked about).
+    whole-picture scale with the camera-like augmentation, `camera_passes` webcam-like frames of
+    it (`data.make_dataset(camera=True)`), and its evaluation views (the whole picture and its
+    close-ups, exactly what the model will be asked about).
 
     Returns {split: (features, labels, picture index of each row)} for "train" and "val", and
     {split + "_views": (features averaged over each picture's views, labels)}: how the model

@@ -38,17 +38,55 @@ def test_held_out_region_holds_every_box():
     assert held_out_region([(0.1, 0.2, 0.3, 0.4), (0.0, 0.25, 0.2, 0.5)]) == (0.0, 0.2, 0.3, 0.5)
 
 
-def test_camera_passes_give_model_sized_frames(tmp_path):
+def _save(tmp_path, photo, name="cloth.png"):
     from PIL import Image
 
-    photo, _ = _photo_with_region()
-    path = tmp_path / "cloth.png"
+    path = tmp_path / name
     Image.fromarray(photo).save(path)
+    return path
+
+
+def _red_cloth(side: int = 300) -> np.ndarray:
+    """Red cloth with a fine dark pattern all over, so every frame of it shows pattern."""
+    rng = np.random.default_rng(3)
+    photo = np.zeros((side, side, 3), np.uint8)
+    photo[..., 0] = np.clip(rng.normal(190, 40, (side, side)), 0, 255)
+    photo[::8] //= 3
+    return photo
+
+
+def test_camera_passes_give_model_sized_frames(tmp_path):
+    path = _save(tmp_path, _red_cloth())
     dataset = make_dataset([Sample(str(path), "cloth")], ["cloth"], 32, 8, training=True, seed=0, passes=3, camera=True)
     (images, labels), = list(dataset)
     assert images.shape == (3, 32, 32, 3) and labels.numpy().tolist() == [0, 0, 0]
     assert 0.0 <= float(images.numpy().min()) and float(images.numpy().max()) <= 1.0
     assert np.abs(images[0].numpy() - images[1].numpy()).mean() > 0.01  # each pass films anew
+
+
+def _red_share(images) -> float:
+    """Share of frames whose colour is still mostly red (the cloth's own colour)."""
+    images = images.numpy()
+    return float(np.mean(images[..., 0].mean(axis=(1, 2)) > 2 * images[..., 1:].mean(axis=(1, 2, 3))))
+
+
+def test_camera_frames_keep_their_own_colours_half_the_time(tmp_path):
+    path = _save(tmp_path, _red_cloth())
+    sample = [Sample(str(path), "cloth")]
+    turned = make_dataset(sample, ["cloth"], 32, 200, training=True, seed=0, passes=200, camera=True, hue=1.0)
+    own = make_dataset(sample, ["cloth"], 32, 40, training=True, seed=0, passes=40, camera=True, hue=0.0)
+    # half stay red, and of the other half, turned by a random angle, about a quarter is still reddish
+    assert 0.5 <= _red_share(next(iter(turned))[0]) <= 0.8
+    assert _red_share(next(iter(own))[0]) == 1.0
+
+
+def test_camera_frames_are_filmed_from_the_crop_only(tmp_path):
+    photo, box = _photo_with_region()  # the box is the green region; the rest of the photo is red
+    path = _save(tmp_path, photo)
+    dataset = make_dataset([Sample(str(path), "cloth", box)], ["cloth"], 32, 20, training=True, seed=0, passes=20,
+                           camera=True)
+    images = next(iter(dataset))[0].numpy()
+    assert (images[..., 1] > images[..., 0] + 0.2).mean() > 0.95  # green: the frames show the crop, not the photo
 
 
 def test_webcam_burst_is_one_view_shaken_a_little():
