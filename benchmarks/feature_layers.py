@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from _common import seed_keras_cache
-from honest_answers import ROOT, _turn_hue, region_shots, wilson
+from honest_answers import ROOT, region_shots, wilson
 
 LAYERS = ("block_11_expand_relu", "block_12_expand_relu", "block_13_expand_relu", "block_14_expand_relu",
           "block_15_expand_relu", "block_16_project_BN", "out_relu")  # block_13_expand_relu: the table's embedding layer
@@ -70,7 +70,7 @@ class PooledLayers:
 def training_rows(pooled, card, model_dir, split, rng):
     """Each picture of the split whole and FRAMES_PER_PICTURE frames of it (motifs only), as
     they are and colours turned (motifs only): (features, labels)."""
-    from sasirangan.data import load_image
+    from sasirangan.data import load_image, turn_hue
     from sasirangan.webcam import webcam_view
 
     labels = []
@@ -83,7 +83,7 @@ def training_rows(pooled, card, model_dir, split, rng):
             pictures += [webcam_view(covered, sample.box, rng) for _ in range(FRAMES_PER_PICTURE)]
         for picture in pictures:
             for turned in ((False, True) if motif else (False,)):
-                pooled.add(_turn_hue(picture, rng) if turned else picture)
+                pooled.add(turn_hue(picture, rng) if turned else picture)
                 labels.append(sample.label)
     return pooled.take(), np.array(labels)
 
@@ -91,13 +91,15 @@ def training_rows(pooled, card, model_dir, split, rng):
 def region_frames(pooled, card, model_dir, split, seed, count=20):
     """The webcam-like frames of each photo's held-out `split` region (`honest_answers.region_shots`,
     the same frames for the same seed): (features, features with colours turned, motif)."""
+    from sasirangan.data import turn_hue
+
     shots = list(region_shots(card.samples(split, model_dir), card.unknown_class, count, seed))
     turn_rng = np.random.default_rng(seed + 20)
     for (frame,), _ in shots:
         pooled.add(frame)
     plain = pooled.take()
     for (frame,), _ in shots:
-        pooled.add(_turn_hue(frame, turn_rng))
+        pooled.add(turn_hue(frame, turn_rng))
     return plain, pooled.take(), np.array([label for _, label in shots])
 
 

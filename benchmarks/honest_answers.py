@@ -66,6 +66,7 @@ def camera_answers(predictor, samples, count: int, seed: int, steady: bool = Fal
     at random, the model's best motif on that turned frame, motif) is appended to it for each
     answer (single frames only). With `kept`, (outputs, frame, motif) is appended for each answer,
     to be decided again (`confidence_sweep`)."""
+    from sasirangan.data import turn_hue
     from sasirangan.views import WHOLE
 
     turn_rng = np.random.default_rng(seed + 20)  # its own stream: the frames stay those of runs without it
@@ -77,7 +78,7 @@ def camera_answers(predictor, samples, count: int, seed: int, steady: bool = Fal
         if kept is not None:
             kept.append((mean, frames[-1], label))
         if features is not None:
-            turned = predictor.outputs(_turn_hue(frames[-1], turn_rng), WHOLE)
+            turned = predictor.outputs(turn_hue(frames[-1], turn_rng), WHOLE)
             features.append((np.ravel(mean["features"]), np.ravel(turned["features"]),
                              predictor.decide(turned).top[0][0], label))
     return answers
@@ -113,15 +114,6 @@ def report_webcam(title: str, answers, predictor) -> float:
     return named / max(total, 1)
 
 
-def _turn_hue(rgb: np.ndarray, rng) -> np.ndarray:
-    """The picture's colours turned round the colour wheel by a random angle (any colourway)."""
-    import cv2
-
-    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
-    hsv[..., 0] = (hsv[..., 0].astype(int) + int(rng.integers(0, 180))) % 180
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-
-
 def probe_floor(predictor, card, model_dir, test_features: list, seed: int) -> None:
     """The floor to beat on the same frames: a logistic regression on the same frozen pooled
     ImageNet features, fitted on what the model trained on (each training picture whole, and one
@@ -133,7 +125,7 @@ def probe_floor(predictor, card, model_dir, test_features: list, seed: int) -> N
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from sasirangan.data import load_image
+    from sasirangan.data import load_image, turn_hue
     from sasirangan.views import WHOLE
     from sasirangan.webcam import webcam_view
 
@@ -148,7 +140,7 @@ def probe_floor(predictor, card, model_dir, test_features: list, seed: int) -> N
         for picture in pictures:
             labels.append(sample.label)
             plain.append(np.ravel(predictor.outputs(picture, WHOLE)["features"]))
-            turned.append(np.ravel(predictor.outputs(_turn_hue(picture, rng), WHOLE)["features"]) if motif else plain[-1])
+            turned.append(np.ravel(predictor.outputs(turn_hue(picture, rng), WHOLE)["features"]) if motif else plain[-1])
     test_y = np.array([label for *_, label in test_features])
     test_sets = {"as they are": np.stack([row for row, *_ in test_features]),
                  "colours turned": np.stack([row for _, row, *_ in test_features])}
