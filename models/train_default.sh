@@ -33,10 +33,10 @@ name every cloth of a motif from one photo of it: treat its answers as a suggest
 craftsperson."
 
 # 16 motifs, one photo each: cut every photo into a 3x3 grid of regions (7 train, 1 val, 1 test)
-# and sample 60 crops per motif inside them. Each training picture is seen as 10 random crops and
-# 6 webcam-like frames (sasirangan.webcam), with random colourways, tilt, slant and blur.
-# The head reads the backbone's last layer (--features top): the mid-level layer, the default since,
-# named fewer webcam frames at this 90% rule (BENCHMARKS.md, "Honest answers").
+# and sample 60 crops per motif inside them. Each training picture is seen as 10 random crops, with
+# random colourways, tilt, slant and blur, and 12 webcam-like frames (sasirangan.webcam) filmed from
+# it at its own resolution, half of them in other colourways. The head reads the backbone's
+# mid-level layer (the default, --features middle).
 # A motif is named from 90% (chosen on the other-motif photos it was trained on and on webcam-like
 # frames of the validation regions: BENCHMARKS.md, "Honest answers").
 sasirangan train "$SHARED/datasets/sasirangan/photos" \
@@ -45,5 +45,5 @@ sasirangan train "$SHARED/datasets/sasirangan/photos" \
     --cloth-dir "$SHARED/datasets/batik10" \
     --cloth-dir "$OTHER_MOTIFS_HALF" \
     --samples-per-class 60 --region-grid 3 --hue 1.0 --blur 0.5 --tilt 30 --perspective 0.3 \
-    --camera-passes 6 --confident 0.9 --features top --seed 42 --quiet \
+    --camera-passes 12 --confident 0.9 --seed 42 --quiet \
     --notes "$NOTES" "$@"
