@@ -27,6 +27,9 @@ from _common import SHARED, image_files, seed_keras_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 DRAWING_ALIASES = {"kembang_tampuk_manggis": "kambang_tampuk_manggis"}  # drawing slug -> photo slug
+# A photo at most this long on its long side has held-out regions of under 100 px: its webcam-like
+# frames show a few dozen pixels of cloth enlarged to 640x480, so they are reported apart too.
+SMALL_PHOTO_SIDE = 300
 
 
 def wilson(hits: int, total: int) -> str:
@@ -92,7 +95,17 @@ def _region_boxes(samples, unknown_class: str) -> dict:
     return boxes
 
 
-def report_webcam(title: str, answers, predictor) -> float:
+def small_photo_motifs(samples, unknown_class: str) -> set[str]:
+    """The motifs whose photo is at most SMALL_PHOTO_SIDE pixels on its long side."""
+    from PIL import Image
+
+    return {label for path, label in _region_boxes(samples, unknown_class)
+            if max(Image.open(path).size) <= SMALL_PHOTO_SIDE}
+
+
+def report_webcam(title: str, answers, predictor, small: set[str] = frozenset()) -> float:
+    """Per motif and in all: named right, named wrong, best motif right; with `small`, also the
+    motifs of small photos apart from the rest."""
     print(f"\n{title}")
     named, total, best_total = 0, 0, 0
     for label, predictions in sorted(answers.items()):
@@ -111,6 +124,14 @@ def report_webcam(title: str, answers, predictor) -> float:
     not_cloth = sum(p.cloth is not None and p.cloth < predictor.cloth_scorer.threshold_ for p in unnamed)
     print(f"  ... of which not named: {len(unnamed)}; below the confidence rule {unsure}, judged not cloth {not_cloth} "
           "(a frame can be both)")
+    for name, motifs in ((f"photos of at most {SMALL_PHOTO_SIDE} px", sorted(small)),
+                         ("larger photos", sorted(set(answers) - set(small)))):
+        if small and motifs:
+            group = [(p, label) for label in motifs for p in answers[label]]
+            right = sum(p.verdict == "motif" and p.label == label for p, label in group)
+            best = sum(p.top[0][0] == label for p, label in group)
+            print(f"  {name} ({', '.join(motifs)}): named right {wilson(right, len(group))}; "
+                  f"best motif right {wilson(best, len(group))}")
     return named / max(total, 1)
 
 
@@ -220,20 +241,22 @@ def main():
           f"cloth score {'yes' if predictor.cloth_scorer else 'no'}; views {card.view_spec.count} a picture")
 
     figures, test_features = {}, []
+    small = small_photo_motifs(card.samples("test", model_dir), card.unknown_class)
     kept = {"test": [], "val": []} if args.sweep else {"test": None, "val": None}  # answers to decide again
     figures["webcam"] = report_webcam(
         f"Webcam-like views of the held-out TEST region of each photo ({args.frames} each; live path, one frame):",
         camera_answers(predictor, card.samples("test", model_dir), args.frames, args.seed,
                        features=test_features if args.probe else None, kept=kept["test"]),
-        predictor)
+        predictor, small)
     if args.probe:
         probe_floor(predictor, card, model_dir, test_features, args.seed)
     report_webcam(f"A steady camera over the held-out TEST region, answered after 5 frames as the app averages "
                   f"them ({args.bursts} bursts each; information):",
-                  camera_answers(predictor, card.samples("test", model_dir), args.bursts, args.seed + 2, steady=True), predictor)
+                  camera_answers(predictor, card.samples("test", model_dir), args.bursts, args.seed + 2, steady=True), predictor,
+                  small)
     report_webcam("Webcam-like views of the VALIDATION region (where thresholds are chosen; information only):",
                   camera_answers(predictor, card.samples("val", model_dir), args.frames, args.seed + 1, kept=kept["val"]),
-                  predictor)
+                  predictor, small)
 
     crops = [s for s in card.samples("test", model_dir) if s.label != card.unknown_class]
     from sasirangan.data import load_image
