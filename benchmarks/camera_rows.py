@@ -15,7 +15,7 @@ Judged on the best motif (top-1) of 20 webcam-like frames of each photo's VALIDA
 the choice is made) and, read once, of its TEST region: `honest_answers.py`'s frames (same seeds),
 as they are and with their colours turned at random.
 
-    python benchmarks/camera_rows.py [--model models/sasirangan_default] [--passes 3]   (about 12 min)
+    python benchmarks/camera_rows.py [--model models/sasirangan_default] [--passes 3]   (about 16 min)
 """
 
 import argparse

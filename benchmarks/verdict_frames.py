@@ -11,7 +11,7 @@ each confidence threshold. A model refit on train + validation has seen the vali
 so its validation figures here are optimistic; the choice sets are the validation-region frames
 and the other-motif photos the model was given, the rest is for reading.
 
-    python benchmarks/verdict_frames.py [--model models/sasirangan_default] [--frames 2]   (about 5 min)
+    python benchmarks/verdict_frames.py [--model models/sasirangan_default] [--frames 2]   (about 6 min)
 """
 
 import argparse

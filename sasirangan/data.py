@@ -170,13 +170,18 @@ def _cover(rgb: np.ndarray, hide) -> np.ndarray:
     return rgb
 
 
+def shift_hue(rgb: np.ndarray, degrees: int) -> np.ndarray:
+    """The same cloth in another colourway: every hue turned by `degrees` round the colour wheel."""
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+    hsv[..., 0] = (hsv[..., 0].astype(np.int32) + degrees // 2) % 180  # OpenCV's hue runs 0-179 for 0-358 degrees
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
 def turn_hue(rgb: np.ndarray, rng: np.random.Generator, amount: float = 1.0) -> np.ndarray:
     """The picture's colours turned round the colour wheel by a random angle of up to `amount`
     x 180 degrees either way (1.0: any colourway): the same motif dyed in other colours."""
-    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)  # OpenCV's hue runs 0-179 for 0-358 degrees
-    shift = int(rng.integers(0, 180)) if amount >= 1.0 else round(rng.uniform(-amount, amount) * 90)
-    hsv[..., 0] = (hsv[..., 0].astype(int) + shift) % 180
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    steps = int(rng.integers(0, 180)) if amount >= 1.0 else round(rng.uniform(-amount, amount) * 90)
+    return shift_hue(rgb, 2 * steps)  # steps of OpenCV's 2-degree hue
 
 
 def limit_side(rgb: np.ndarray, longest: int) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 from .card import CURVES_FILE, EVALUATION_DIR, RELIABILITY_FILE, ModelCard
 from .calibrate import ece_interval, ece_of_calibrated_model, expected_calibration_error, softmax
 from .config import UNKNOWN_CLASS
-from .data import ImageError, Sample, load_image, near_duplicate_pairs, perceptual_hash, scan_folder
+from .data import ImageError, Sample, load_image, near_duplicate_pairs, perceptual_hash, scan_folder, shift_hue
 from .evaluate import compute_metrics, format_interval, format_summary, summary_of
 from .predict import Predictor
 from .progress import progress, watched
@@ -48,13 +48,6 @@ def _small_on_background(rgb, share=0.4):
     return canvas
 
 
-def _hue_shift(rgb, degrees):
-    """The same cloth in another colourway: every hue turned by `degrees` round the colour wheel."""
-    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
-    hsv[..., 0] = (hsv[..., 0].astype(np.int32) + degrees // 2) % 180  # OpenCV hue runs 0-179
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-
-
 def _close_up(rgb, share=0.5):
     """The centre `share` of the picture enlarged: a camera held closer to the cloth."""
     height, width = rgb.shape[:2]
@@ -76,7 +69,7 @@ PERTURBATIONS = {
     "JPEG quality 30": lambda rgb, i: _jpeg(rgb, 30),
     "small (40%) on plain background": lambda rgb, i: _small_on_background(rgb),
     "close-up (centre half enlarged)": lambda rgb, i: _close_up(rgb),
-    "other colourway (hue turned 120 deg)": lambda rgb, i: _hue_shift(rgb, 120 if i % 2 == 0 else 240),
+    "other colourway (hue turned 120 deg)": lambda rgb, i: shift_hue(rgb, 120 if i % 2 == 0 else 240),
 }
 
 
