@@ -70,7 +70,7 @@ def gradcam_model(model):
 def _build_gradcam_model(model):
     import keras
 
-    from .model import head_layers
+    from .model import head_layers, head_map
 
     names = {layer.name for layer in model.layers}
     missing = [name for name in ("normalise", "backbone", "pooler", "logits") if name not in names]
@@ -81,7 +81,7 @@ def _build_gradcam_model(model):
     x = inputs
     if "stn" in names:
         x = model.get_layer("stn")(x, training=False)
-    feature_map = model.get_layer("backbone")(model.get_layer("normalise")(x), training=False)
+    feature_map = head_map(model.get_layer("backbone")(model.get_layer("normalise")(x), training=False))
     x = model.get_layer("pooler")(feature_map)
     for layer in head_layers(model):
         x = layer(x, training=False)

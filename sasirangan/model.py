@@ -50,9 +50,11 @@ def build_model(num_classes: int, image_size: int = 224, weights="imagenet", den
         backbone: a key of `backbones.BACKBONES`.
         weight_decay: L2 penalty on the head's weights.
         stn: put a spatial transformer (identity at first) in front of the backbone.
-        features: "middle" cuts the backbone at its row's mid-level `embedding_layer` (the
+        features: "middle": the head reads the backbone's mid-level `embedding_layer` (the
             motifs' texture, and what generalised to webcam views of held-out regions:
-            BENCHMARKS.md); "top" keeps the whole network.
+            BENCHMARKS.md); the backbone still ends with its last layer, which the cloth
+            score reads beside it (ImageNet's sense of rooms, faces and objects). "top": the
+            head reads the last layer.
 
     Returns:
         An uncompiled keras.Model with layers named normalise, backbone, pooler, standardise,
@@ -61,7 +63,7 @@ def build_model(num_classes: int, image_size: int = 224, weights="imagenet", den
     Example:
         >>> model = build_model(5, image_size=32, weights=None)
         >>> model.count_params()
-        620294
+        2262022
     """
     import keras
 
@@ -73,8 +75,8 @@ def build_model(num_classes: int, image_size: int = 224, weights="imagenet", den
     if features not in FEATURE_CHOICES:
         raise ValueError(f"features must be one of {', '.join(FEATURE_CHOICES)}. Received: features={features!r}.")
     network = row.build(image_size, resolve_weights(weights))
-    if features == "middle":
-        network = keras.Model(network.inputs, row.embedding_output(network))
+    if features == "middle":  # two outputs: the head's mid-level tap, and the last layer for the cloth score
+        network = keras.Model(network.inputs, [row.embedding_output(network), network.output])
     network.name = "backbone"
 
     inputs = keras.Input((image_size, image_size, 3), name="image")
@@ -86,7 +88,7 @@ def build_model(num_classes: int, image_size: int = 224, weights="imagenet", den
     x = row.normalise_layer()(x)
     # training=False keeps BatchNorm in inference mode, even when the backbone is unfrozen
     # for fine-tuning: updating its statistics on a few hundred photos would wreck them.
-    x = network(x, training=False)
+    x = head_map(network(x, training=False))
     x = keras.layers.GlobalAveragePooling2D(name="pooler")(x)
     # Standardised features (mean and variance adapted on the training features in train.py),
     # so one L2 penalty treats every feature alike, as a scaled logistic regression does.
@@ -107,6 +109,23 @@ def backbone_name(model) -> str:
     """The backbone table key a built model was made from (older models: MobileNetV2)."""
     name = model.name.removeprefix(MODEL_NAME_PREFIX)
     return name if name in BACKBONES else DEFAULT_BACKBONE
+
+
+def head_map(backbone_outputs):
+    """The feature map the head reads, of what the backbone layer returns (one map, or the
+    mid-level tap and the last layer of a features="middle" backbone)."""
+    return backbone_outputs[0] if isinstance(backbone_outputs, (list, tuple)) else backbone_outputs
+
+
+def head_backbone_layers(backbone) -> list:
+    """The backbone's layers up to the map the head reads: what fine-tuning can change. (A
+    features="middle" backbone's layers after its tap only feed the cloth score.)"""
+    import keras
+
+    if len(backbone.outputs) == 1:
+        return list(backbone.layers)
+    head_part = {id(layer) for layer in keras.Model(backbone.inputs, backbone.outputs[0]).layers}
+    return [layer for layer in backbone.layers if id(layer) in head_part]
 
 
 def head_layers(model) -> list:
@@ -136,11 +155,16 @@ def feature_model(model):
 
 
 def serving_model(model):
-    """Same weights; outputs probabilities, logits, pooled features and a mid-level embedding.
+    """Same weights; outputs probabilities, logits, pooled features, a mid-level embedding
+    and, where the model holds its backbone's last layer, the scene.
 
     The embedding (pooled activations at the backbone row's `embedding_layer`) lets the
     open-set scorer see texture statistics that the last layer has already traded for
-    class evidence.
+    class evidence. (In a features="middle" model the head reads that same tap, so
+    `embedding` and `features` hold the same numbers.) The scene (the pooled last layer) is that class evidence: ImageNet's
+    sense of a room, a face or an object, which the cloth score reads beside the embedding
+    (`verdict.CLOTH_INPUTS`). Models whose backbone was cut at the embedding (made before
+    2026-12-02) have no scene.
     """
     import keras
 
@@ -150,21 +174,28 @@ def serving_model(model):
     if "stn" in {layer.name for layer in model.layers}:
         x = model.get_layer("stn")(x)
     x = model.get_layer("normalise")(x)
-    embedding = get_backbone(backbone_name(model)).embedding_output(network)
-    if embedding is network.output:  # features="middle": the network ends there
-        top = middle = network(x, training=False)
-    else:
-        top, middle = keras.Model(network.inputs, [network.output, embedding])(x, training=False)
-    features = model.get_layer("pooler")(top)
+    scene_map = None
+    if len(network.outputs) == 2:  # features="middle": the head reads the tap, the scene the last layer
+        head, scene_map = network(x, training=False)
+        middle = head
+    elif (embedding := get_backbone(backbone_name(model)).embedding_output(network)) is network.output:
+        head = middle = network(x, training=False)  # a backbone cut at its embedding (older models)
+    else:  # features="top"
+        head, middle = keras.Model(network.inputs, [network.output, embedding])(x, training=False)
+        scene_map = head
+    features = model.get_layer("pooler")(head)
     x = features
     for layer in head_layers(model):
         x = layer(x, training=False)
-    return keras.Model(inputs, {
+    outputs = {
         "probabilities": model.get_layer("predictions")(x),
         "logits": x,
         "features": features,
         "embedding": keras.layers.GlobalAveragePooling2D(name="embedding")(middle),
-    })
+    }
+    if scene_map is not None:
+        outputs["scene"] = keras.layers.GlobalAveragePooling2D(name="scene")(scene_map)
+    return keras.Model(inputs, outputs)
 
 
 def export_tflite(model, path) -> Path:

@@ -27,7 +27,7 @@ from .data import SPLITS, Sample, make_dataset, scan_folder, split_samples
 from .evaluate import evaluate_samples, summary_of
 from .card import CURVES_FILE, ModelCard
 from .checkpoints import RunCheckpoint, TrainingInterrupted
-from .model import build_model, feature_model, head_layers, head_model, save_model_folder
+from .model import build_model, feature_model, head_backbone_layers, head_layers, head_model, save_model_folder
 from .optimizers import make_optimizer, steps
 from .plots import plot_training_curves
 from .progress import progress
@@ -408,9 +408,12 @@ def unfreeze(backbone, config: TrainConfig) -> None:
 
     backbone.trainable = bool(config.fine_tune_layers or config.freeze)
     if backbone.trainable:
-        first_trained = config.freeze or max(0, len(backbone.layers) - config.fine_tune_layers)
+        head_part = head_backbone_layers(backbone)
+        first_trained = config.freeze or max(0, len(head_part) - config.fine_tune_layers)
+        head_ids = {id(layer) for layer in head_part}
         for index, layer in enumerate(backbone.layers):
-            layer.trainable = index >= first_trained and not isinstance(layer, keras.layers.BatchNormalization)
+            layer.trainable = (index >= first_trained and id(layer) in head_ids
+                               and not isinstance(layer, keras.layers.BatchNormalization))
 
 
 def _refit(model, features, fitted: dict, class_names, config: TrainConfig, say) -> None:
@@ -473,7 +476,7 @@ def _cross_validate(model, features, splits, scan, config: TrainConfig, fitted: 
 
 def _check_freeze(model, config: TrainConfig) -> None:
     """A --freeze that leaves no backbone layer to train fails now, not after phase 1."""
-    layers = len(model.get_layer("backbone").layers)
+    layers = len(head_backbone_layers(model.get_layer("backbone")))
     if config.freeze >= layers:
         raise ValueError(f"freeze must be below the backbone's {layers} layers ({config.backbone}). "
                          f"Received: freeze={config.freeze}.")

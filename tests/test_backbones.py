@@ -65,15 +65,17 @@ FAMILY_REPRESENTATIVES = ("mobilenet_v3_small", "resnet50", "efficientnet_b0", "
 
 
 @pytest.mark.parametrize("key", list(BACKBONES))
-def test_every_backbone_builds_the_network_keras_builds_and_cuts_it_at_its_embedding_layer(key, fresh_keras):
+def test_every_backbone_builds_the_network_keras_builds_and_taps_it_at_its_embedding_layer(key, fresh_keras):
     whole = build_model(3, image_size=32, weights=None, backbone=key, features="top").get_layer("backbone")
     assert whole.count_params() == KERAS_PARAMETERS[key]
     embedding = get_backbone(key).embedding_output(whole)
     assert embedding.shape[1] == 2  # stride 16: a 32-px picture gives a 2x2 map
     model = build_model(3, image_size=32, weights=None, backbone=key)  # features="middle", the default
-    cut = model.get_layer("backbone")
-    assert get_backbone(key).embedding_output(cut) is cut.output
-    assert cut.output.shape[1:] == embedding.shape[1:] and cut.count_params() <= whole.count_params()
+    tapped = model.get_layer("backbone")
+    head_map, last_layer = tapped.outputs  # the head reads the embedding; the cloth score also the last layer
+    assert head_map.shape[1:] == embedding.shape[1:] and last_layer.shape[1:] == whole.output.shape[1:]
+    assert tapped.count_params() == whole.count_params()
+    assert model.get_layer("pooler").output.shape[-1] == embedding.shape[-1]
     if key not in FAMILY_REPRESENTATIVES:  # those go the whole way below
         probabilities = model.predict(np.zeros((1, 32, 32, 3), "float32"), verbose=0)
         np.testing.assert_allclose(probabilities.sum(), 1.0, atol=1e-5)
@@ -96,8 +98,9 @@ def test_a_backbone_of_each_family_trains_saves_and_serves(key, tmp_path, fresh_
     assert predictor.backend == "litert" and predictor.card.backbone == key
     outputs = predictor.outputs(np.asarray(pattern_image("stripes", 99)))
     np.testing.assert_allclose(np.asarray(outputs["probabilities"]).sum(), 1.0, atol=1e-4)
-    width = model.get_layer("backbone").output.shape[-1]  # cut at the embedding
-    assert np.asarray(outputs["embedding"]).shape[-1] == np.asarray(outputs["features"]).shape[-1] == width
+    head_map, last_layer = model.get_layer("backbone").outputs  # the head reads the embedding; the scene, the last layer
+    assert np.asarray(outputs["embedding"]).shape[-1] == np.asarray(outputs["features"]).shape[-1] == head_map.shape[-1]
+    assert np.asarray(outputs["scene"]).shape[-1] == last_layer.shape[-1]
 
     embedded = serving_model(model).predict(pictures, verbose=0)
     scorer = OpenSetScorer("mahalanobis").fit(embedded, labels, embedded, labels)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sasirangan.card import CARD_FILE, CARD_FORMAT, ModelCard
-from sasirangan.model import build_model, load_model_folder, save_model_folder
+from sasirangan.model import build_model, head_backbone_layers, load_model_folder, save_model_folder, serving_model
 from sasirangan.views import WHOLE
 from sasirangan.predict import Predictor
 
@@ -22,14 +22,29 @@ def test_build_model_parameter_count_matches_recipe():
     assert [layer.name for layer in model.layers[-5:]] == ["pooler", "standardise", "dropout_pooled", "logits", "predictions"]
 
 
-def test_build_model_middle_features_cut_the_backbone_at_its_embedding_layer():
+def test_build_model_middle_features_read_the_embedding_layer_and_keep_the_last_for_the_scene():
     model = build_model(5, image_size=224, weights=None)  # features="middle", the default
     backbone = model.get_layer("backbone")
     backbone.trainable = False
-    assert backbone.layers[-1].name == "block_13_expand_relu" and backbone.output.shape == (None, 14, 14, 576)
-    # MobileNetV2 up to block_13_expand_relu (616,256) + standardise (576 x 2 + 1) + logits (576 x 5 + 5)
-    assert model.count_params() == 616_256 + 1_153 + 2_885
+    assert [tuple(output.shape) for output in backbone.outputs] == [(None, 14, 14, 576), (None, 7, 7, 1280)]
+    assert head_backbone_layers(backbone)[-1].name == "block_13_expand_relu"
+    assert model.get_layer("pooler").output.shape == (None, 576)
+    # the whole MobileNetV2 (2,257,984) + standardise (576 x 2 + 1) + logits (576 x 5 + 5)
+    assert model.count_params() == 2_257_984 + 1_153 + 2_885
     assert _trainable_count(model) == 2_885
+    outputs = serving_model(model)(np.zeros((1, 224, 224, 3), np.float32))
+    assert outputs["features"].shape == (1, 576) and outputs["scene"].shape == (1, 1280)
+
+
+def test_fine_tuning_a_middle_model_unfreezes_only_layers_the_head_reads():
+    from sasirangan.config import TrainConfig
+    from sasirangan.train import unfreeze
+
+    backbone = build_model(3, image_size=32, weights=None).get_layer("backbone")
+    unfreeze(backbone, TrainConfig(fine_tune_layers=10))
+    trained = [layer.name for layer in backbone.layers if layer.trainable and layer.weights]
+    assert trained and "block_13_expand" in trained
+    assert not any(name.startswith(("block_14", "block_15", "block_16", "Conv_1")) for name in trained)
 
 
 def test_build_model_rejects_unknown_features():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from sasirangan.config import TrainConfig
-from sasirangan.model import build_model
+from sasirangan.model import build_model, head_backbone_layers
 from sasirangan.optimizers import make_optimizer
 from sasirangan.checkpoints import RunCheckpoint
 from sasirangan.train import _callbacks, unfreeze
@@ -42,17 +42,21 @@ def test_a_schedule_replaces_reduce_lr_on_plateau(tmp_path):
 
 def test_freeze_keeps_the_first_layers_and_fine_tune_layers_the_last():
     backbone = build_model(3, image_size=32, weights=None).get_layer("backbone")
+    head_part = head_backbone_layers(backbone)  # the layers up to the tap the head reads
+    count = len(head_part)
+    assert 15 + 10 < count < len(backbone.layers)
     is_batch_norm = [isinstance(layer, keras.layers.BatchNormalization) for layer in backbone.layers]
 
     unfreeze(backbone, TrainConfig(freeze=15))
     trainable = [layer.trainable for layer in backbone.layers]
-    assert not any(trainable[:15])
-    assert all(t for t, bn in zip(trainable[15:], is_batch_norm[15:]) if not bn)
+    assert not any(trainable[:15]) and not any(trainable[count:])  # after the tap: only the cloth score reads it
+    assert all(t for t, bn in zip(trainable[15:count], is_batch_norm[15:count]) if not bn)
     assert not any(t for t, bn in zip(trainable, is_batch_norm) if bn)  # BatchNorm stays frozen
 
     unfreeze(backbone, TrainConfig(fine_tune_layers=10))
     trainable = [layer.trainable for layer in backbone.layers]
-    assert not any(trainable[:-10]) and sum(trainable) == sum(not bn for bn in is_batch_norm[-10:])
+    assert not any(trainable[:count - 10]) and not any(trainable[count:])
+    assert sum(trainable) == sum(not bn for bn in is_batch_norm[count - 10:count])
 
     unfreeze(backbone, TrainConfig(stn=True))  # a spatial transformer alone: the backbone stays frozen
     assert not backbone.trainable
