@@ -173,7 +173,7 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
     known = [i for i, name in enumerate(class_names) if name != UNKNOWN_CLASS]
     scorer = OpenSetScorer(method, target_accept, known).fit(outputs["train"], labels["train"], outputs["val"], labels["val"])
 
-    cloth = _fit_cloth_scorer(card, outputs, labels, model_dir)
+    cloth = _fit_cloth_scorer(card, outputs, labels, model_dir, model, size)
     enrolment = Enrolment().fit(outputs["train"]["features"], labels["train"], class_names)
     if confident is None:
         confident = card.config.get("confident", DEFAULT_CONFIDENT)
@@ -194,14 +194,27 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
     return card
 
 
-def _fit_cloth_scorer(card, outputs: dict, labels: dict, model_dir):
-    """The cloth score, when the training split has both cloth and pictures that are not cloth."""
-    from .verdict import ClothScorer, cloth_labels
+def _fit_cloth_scorer(card, outputs: dict, labels: dict, model_dir, model, image_size: int):
+    """The cloth score, when the training split has both cloth and pictures that are not cloth.
+
+    It learns from each train picture's views and from `verdict.CLOTH_FRAMES` webcam-like
+    frames of it, and its threshold is set on the validation pictures' views and frames: a
+    cloth score fitted on views alone judged a third of the webcam frames of cloth "not
+    cloth" (BENCHMARKS.md, "Honest answers").
+    """
+    from .evaluate import webcam_outputs
+    from .verdict import CLOTH_FRAMES, CLOTH_INPUTS, LEGACY_CLOTH_INPUTS, ClothScorer, cloth_labels
 
     cloth_dirs = card.config.get("cloth_dirs", [])
-    is_cloth = {split: cloth_labels(card.samples(split, model_dir), card.unknown_class, cloth_dirs)
-                for split in labels}
+    samples = {split: card.samples(split, model_dir) for split in labels}
+    is_cloth = {split: cloth_labels(samples[split], card.unknown_class, cloth_dirs) for split in labels}
     if is_cloth["train"].all() or not is_cloth["train"].any():
         return None
-    return ClothScorer().fit(outputs["train"]["features"], is_cloth["train"],
-                             outputs["val"]["features"], is_cloth["val"])
+    inputs = CLOTH_INPUTS if all(name in outputs["train"] for name in CLOTH_INPUTS) else LEGACY_CLOTH_INPUTS
+    scorer = ClothScorer(inputs=inputs)
+    rows, cloth = {}, {}
+    for seed, split in enumerate(("train", "val")):
+        frames = webcam_outputs(model, samples[split], image_size, CLOTH_FRAMES, seed)
+        rows[split] = np.concatenate([scorer.rows(outputs[split]), scorer.rows(frames)]) if frames else scorer.rows(outputs[split])
+        cloth[split] = np.concatenate([is_cloth[split], np.repeat(is_cloth[split], CLOTH_FRAMES)]) if frames else is_cloth[split]
+    return scorer.fit(rows["train"], cloth["train"], rows["val"], cloth["val"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 from .data import Sample, make_dataset
@@ -30,6 +32,41 @@ def model_outputs(model, samples, class_names, image_size: int, views: Views = W
     dataset = make_dataset(samples, class_names, image_size, EVAL_BATCH, training=False, views=views)
     outputs = serving_model(model).predict(dataset.map(_images_only), verbose=0)
     return average_outputs(outputs, [views.count] * len(samples))
+
+
+def webcam_outputs(model, samples, image_size: int, count: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Model outputs of `count` webcam-like frames of each sample (`webcam.webcam_view` of its
+    region, held-out regions covered), in sample order, answered as the live path answers
+    a frame: the whole frame, one view. A photo that several samples share (regions of one
+    cloth) is decoded once; the others are not kept."""
+    from .data import load_image
+    from .model import serving_model
+    from .views import image_views
+    from .webcam import webcam_view
+
+    rng = np.random.default_rng(seed)
+    serving, decoded, batches, frames = serving_model(model), {}, [], []
+    shared = {path for path, uses in Counter(sample.path for sample in samples).items() if uses > 1}
+
+    def flush():
+        batches.append(serving.predict(np.stack(frames), batch_size=EVAL_BATCH, verbose=0))
+        frames.clear()
+
+    for sample in samples:
+        rgb = decoded.get(sample.path)
+        if rgb is None:
+            rgb = load_image(sample.path)
+            if sample.path in shared:
+                decoded[sample.path] = rgb
+        for _ in range(count):
+            frames.append(image_views(webcam_view(sample.covered(rgb), sample.box, rng), image_size, WHOLE)[0])
+        if len(frames) >= 8 * EVAL_BATCH:
+            flush()
+    if frames:
+        flush()
+    if not batches:
+        return {}
+    return {key: np.concatenate([batch[key] for batch in batches]) for key in batches[0]}
 
 
 def _images_only(images, labels):

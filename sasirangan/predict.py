@@ -294,8 +294,8 @@ class Predictor:
         best, confidence = self.class_names[int(order[0])], float(probabilities[order[0]])
         rows = {key: np.asarray(value)[None] for key, value in outputs.items()}
         score = float(self.scorer.score(rows)[0]) if self.scorer is not None and "logits" in outputs else None
-        cloth = (float(self.cloth_scorer.score(rows["features"])[0])
-                 if self.cloth_scorer is not None and "features" in outputs else None)
+        cloth = (float(self.cloth_scorer.score(self.cloth_scorer.rows(rows))[0])
+                 if self.cloth_scorer is not None and all(name in outputs for name in self.cloth_scorer.inputs) else None)
         open_set_ok = None if score is None else score >= self.scorer.threshold_
         is_cloth = None if cloth is None else cloth >= self.cloth_scorer.threshold_
         verdict = decide_verdict(best != UNKNOWN_CLASS, confidence, self.confident, open_set_ok, is_cloth,

@@ -3,7 +3,8 @@
 One photo per motif cannot teach a model every cloth of that motif, so an honest answer
 needs two questions, each with its own score:
 - is it cloth or pattern of the kind the model was trained on? A logistic regression on the
-  backbone's pooled features (`ClothScorer`), fitted on the motifs and the cloth negatives
+  backbone's pooled mid-level and last layers (`ClothScorer`, `CLOTH_INPUTS`), fitted on views
+  and webcam-like frames of the motifs and the cloth negatives
   (`--cloth-dir`: other motifs, other cloth) against the pictures that are not cloth
   (`--unknown-dir`, the data folder's `unknown/`);
 - which motif, and how sure? The calibrated probability of the best motif, which must reach
@@ -24,16 +25,23 @@ MOTIF, UNCERTAIN, NOT_MOTIF = "motif", "uncertain", "not_motif"
 VERDICTS = (MOTIF, UNCERTAIN, NOT_MOTIF)
 DEFAULT_CONFIDENT = 0.5  # a motif is named when it is more likely than everything else together
 CLOTH_TARGET_ACCEPT = 0.975  # share of validation cloth pictures the cloth threshold accepts
+CLOTH_INPUTS = ("embedding", "scene")  # serving outputs the cloth score reads: texture, and what the picture shows
+LEGACY_CLOTH_INPUTS = ("features",)  # models without a scene output (backbone cut at its embedding)
+CLOTH_FRAMES = 2  # webcam-like frames of each train and validation picture the cloth score also learns from
 
 
 class ClothScorer:
-    """Cloth-or-pattern probability of a picture, from the backbone's pooled features.
+    """Cloth-or-pattern probability of a picture, from the backbone's pooled outputs.
 
     Args:
         target_accept: share of validation cloth pictures the threshold accepts; the
             threshold is never above 0.5, so a picture the scorer thinks more likely cloth
             than not always counts as cloth.
         C: inverse regularisation strength of the logistic regression.
+        inputs: the serving outputs it reads, side by side (`rows`): the mid-level
+            embedding and the scene (the last layer) by default; a backbone's last layer
+            knows rooms, faces and objects, which kept 2 more held-out non-textiles out of
+            45 while naming as many webcam frames (BENCHMARKS.md, "Honest answers").
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -44,9 +52,18 @@ class ClothScorer:
         True
     """
 
-    def __init__(self, target_accept: float = CLOTH_TARGET_ACCEPT, C: float = 0.1):
+    def __init__(self, target_accept: float = CLOTH_TARGET_ACCEPT, C: float = 0.1, inputs=CLOTH_INPUTS):
         self.target_accept = target_accept
         self.C = C
+        self.inputs = tuple(inputs)
+
+    def rows(self, outputs: dict) -> np.ndarray:
+        """The scorer's input rows from model outputs (one picture's, or a batch's)."""
+        missing = [name for name in self.inputs if name not in outputs]
+        if missing:
+            raise KeyError(f"The cloth score reads the model outputs {', '.join(self.inputs)}; "
+                           f"{', '.join(missing)} is missing.")
+        return np.concatenate([np.atleast_2d(np.asarray(outputs[name], np.float64)) for name in self.inputs], axis=1)
 
     def fit(self, features, is_cloth, val_features, val_is_cloth) -> "ClothScorer":
         from sklearn.linear_model import LogisticRegression
@@ -81,14 +98,16 @@ class ClothScorer:
     ARRAYS = ("mean", "scale", "coef", "intercept")
 
     def to_dict(self) -> dict:
-        return {"target_accept": self.target_accept, "C": self.C, "threshold": getattr(self, "threshold_", None)}
+        return {"target_accept": self.target_accept, "C": self.C, "inputs": list(self.inputs),
+                "threshold": getattr(self, "threshold_", None)}
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {f"cloth_{name}": getattr(self, name + "_").astype(np.float32) for name in self.ARRAYS}
 
     @classmethod
     def from_dict(cls, settings: dict, arrays: dict) -> "ClothScorer":
-        scorer = cls(settings.get("target_accept", CLOTH_TARGET_ACCEPT), settings.get("C", 0.1))
+        scorer = cls(settings.get("target_accept", CLOTH_TARGET_ACCEPT), settings.get("C", 0.1),
+                     settings.get("inputs", LEGACY_CLOTH_INPUTS))
         scorer.threshold_ = float(settings["threshold"])
         for name in cls.ARRAYS:
             if f"cloth_{name}" not in arrays:

@@ -51,6 +51,20 @@ def test_cloth_scorer_round_trips_through_card_and_arrays():
         ClothScorer.from_dict(scorer.to_dict(), {})
 
 
+def test_cloth_scorer_reads_its_inputs_side_by_side_and_old_cards_read_the_features():
+    scorer = ClothScorer(inputs=("embedding", "scene"))
+    outputs = {"embedding": np.ones((2, 3)), "scene": np.zeros((2, 4)), "features": np.full((2, 5), 7.0)}
+    np.testing.assert_array_equal(scorer.rows(outputs), np.c_[np.ones((2, 3)), np.zeros((2, 4))])
+    assert scorer.rows({"embedding": np.ones(3), "scene": np.zeros(4)}).shape == (1, 7)  # one picture's outputs
+    with pytest.raises(KeyError, match="scene is missing"):
+        scorer.rows({"embedding": np.ones(3)})
+    features, is_cloth = _blobs()
+    legacy = ClothScorer(inputs=("features",)).fit(features, is_cloth, features, is_cloth)
+    settings = legacy.to_dict()
+    del settings["inputs"]  # a card written before the cloth score read the scene
+    assert ClothScorer.from_dict(settings, legacy.arrays()).inputs == ("features",)
+
+
 def test_cloth_scorer_needs_both_kinds():
     features, _ = _blobs()
     with pytest.raises(ValueError, match="cloth and of things that are not cloth"):
@@ -91,6 +105,8 @@ def test_model_trained_with_cloth_and_non_cloth_answers_with_a_verdict(tmp_path,
     card = json.loads((out / "model_card.json").read_text())
     assert card["verdict"]["confident"] == 0.5 and 0 < card["verdict"]["cloth"]["threshold"] <= 0.5
     assert set(np.load(out / "open_set.npz").files) >= {"centres", "cloth_coef", "cloth_mean"}
+    assert card["verdict"]["cloth"]["inputs"] == ["embedding", "scene"]  # MobileNetV2's tap (576) and last layer (1280)
+    assert np.load(out / "open_set.npz")["cloth_coef"].size == 576 + 1280
     capsys.readouterr()
     assert main(["predict", str(out), str(data / "stripes"), "--json"]) == 0
     answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
