@@ -11,7 +11,11 @@ each confidence threshold. A model refit on train + validation has seen the vali
 so its validation figures here are optimistic; the choice sets are the validation-region frames
 and the other-motif photos the model was given, the rest is for reading.
 
-    python benchmarks/verdict_frames.py [--model models/sasirangan_default] [--frames 2]   (about 6 min)
+`--inputs` picks what the refitted cloth scores read (the mid-level features, the embedding, the
+scene: the backbone's last layer, in models that keep it); repeat it to compare.
+
+    python benchmarks/verdict_frames.py [--model models/sasirangan_default] [--frames 2]
+        [--inputs features --inputs embedding,scene]   (about 6 min)
 """
 
 import argparse
@@ -28,13 +32,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(ha.ROOT / "models" / "sasirangan_default"))
     parser.add_argument("--frames", type=int, default=2, help="webcam-like frames of each train and val picture")
+    parser.add_argument("--inputs", action="append", type=lambda text: tuple(text.split(",")),
+                        help="serving outputs the refitted cloth scores read, comma-separated (repeat to compare; "
+                             "default: what the model's own cloth score reads), e.g. --inputs features "
+                             "--inputs embedding,scene")
     args = parser.parse_args()
     seed_keras_cache()
 
     from sasirangan.calibrate import TemperatureScaler
     from sasirangan.data import load_image
     from sasirangan.predict import Predictor
-    from sasirangan.verdict import ClothScorer, cloth_labels
+    from sasirangan.verdict import LEGACY_CLOTH_INPUTS, ClothScorer, cloth_labels
     from sasirangan.views import WHOLE
     from sasirangan.webcam import webcam_view
 
@@ -79,27 +87,32 @@ def main():
             photos[(name, part)] = [(p.outputs(rgb), rgb) for rgb in map(load_image, paths)]
     print(f"  the frames and photos honest_answers.py answers ({time.time() - t0:.0f} s)", flush=True)
 
-    scorers = {"cloth: views": ClothScorer().fit(stack(data["train"]["views"], "features"), data["train"]["cloth"],
-                                                 stack(data["val"]["views"], "features"), data["val"]["cloth"]),
-               "cloth: views+frames": ClothScorer().fit(
-                   np.r_[stack(data["train"]["views"], "features"), stack(data["train"]["frames"], "features")],
-                   np.r_[data["train"]["cloth"], data["train"]["frame_cloth"]],
-                   np.r_[stack(data["val"]["views"], "features"), stack(data["val"]["frames"], "features")],
-                   np.r_[data["val"]["cloth"], data["val"]["frame_cloth"]]),
-               "cloth: views+frames, threshold on views": ClothScorer().fit(
-                   np.r_[stack(data["train"]["views"], "features"), stack(data["train"]["frames"], "features")],
-                   np.r_[data["train"]["cloth"], data["train"]["frame_cloth"]],
-                   stack(data["val"]["views"], "features"), data["val"]["cloth"])}
-    # the same scorer, its threshold raised until it keeps out 97.5% of the validation non-cloth (views
-    # and frames): the rule set on the not-cloth side, where the held-out target is
-    strict = copy.deepcopy(scorers["cloth: views+frames"])
-    val_features = np.r_[stack(data["val"]["views"], "features"), stack(data["val"]["frames"], "features")]
     val_not_cloth = ~np.r_[data["val"]["cloth"], data["val"]["frame_cloth"]]
-    strict.threshold_ = max(strict.threshold_, float(np.quantile(strict.score(val_features[val_not_cloth]), 0.975)))
-    scorers["cloth: views+frames, threshold keeps 97.5% of val non-cloth out"] = strict
-    for name, scorer in scorers.items():
-        kept_out = np.mean(scorer.score(val_features[val_not_cloth]) < scorer.threshold_)
-        print(f"  {name}: validation non-cloth views and frames kept out {kept_out:.1%} ({val_not_cloth.sum()})")
+    scorers = {}
+    for inputs in args.inputs or [p.cloth_scorer.inputs if p.cloth_scorer else LEGACY_CLOTH_INPUTS]:
+        def rows(split, part, inputs=inputs):
+            return np.concatenate([stack(data[split][part], name) for name in inputs], axis=1)
+
+        tag = "+".join(inputs)
+        scorers[f"cloth ({tag}): views"] = ClothScorer(inputs=inputs).fit(
+            rows("train", "views"), data["train"]["cloth"], rows("val", "views"), data["val"]["cloth"])
+        both = ClothScorer(inputs=inputs).fit(np.r_[rows("train", "views"), rows("train", "frames")],
+                                             np.r_[data["train"]["cloth"], data["train"]["frame_cloth"]],
+                                             np.r_[rows("val", "views"), rows("val", "frames")],
+                                             np.r_[data["val"]["cloth"], data["val"]["frame_cloth"]])
+        scorers[f"cloth ({tag}): views+frames"] = both
+        scorers[f"cloth ({tag}): views+frames, threshold on views"] = ClothScorer(inputs=inputs).fit(
+            np.r_[rows("train", "views"), rows("train", "frames")],
+            np.r_[data["train"]["cloth"], data["train"]["frame_cloth"]], rows("val", "views"), data["val"]["cloth"])
+        # the same scorer, its threshold raised until it keeps out 97.5% of the validation non-cloth (views
+        # and frames): the rule set on the not-cloth side, where the held-out target is
+        strict = copy.deepcopy(both)
+        val_rows = np.r_[rows("val", "views"), rows("val", "frames")]
+        strict.threshold_ = max(strict.threshold_, float(np.quantile(strict.score(val_rows[val_not_cloth]), 0.975)))
+        scorers[f"cloth ({tag}): views+frames, threshold keeps 97.5% of val non-cloth out"] = strict
+        for name, scorer in list(scorers.items())[-4:]:
+            kept_out = np.mean(scorer.score(val_rows[val_not_cloth]) < scorer.threshold_)
+            print(f"  {name}: validation non-cloth views and frames kept out {kept_out:.1%} ({val_not_cloth.sum()})")
     val_logits = np.r_[stack(data["val"]["views"], "logits"), stack(data["val"]["frames"], "logits")]
     val_y = np.r_[data["val"]["y"], data["val"]["frame_y"]]
     temps = {"T card": p.temperature, "T views+frames": TemperatureScaler().fit(val_logits, val_y).temperature_}
