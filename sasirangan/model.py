@@ -77,6 +77,9 @@ def build_model(num_classes: int, image_size: int = 224, weights="imagenet", den
     network = row.build(image_size, resolve_weights(weights))
     if features == "middle":  # two outputs: the head's mid-level tap, and the last layer for the cloth score
         network = keras.Model(network.inputs, [row.embedding_output(network), network.output])
+        head_part = {id(layer) for layer in head_backbone_layers(network)}
+        for layer in network.layers:  # the layers after the tap feed only the cloth score: never trained
+            layer.trainable = layer.trainable and id(layer) in head_part
     network.name = "backbone"
 
     inputs = keras.Input((image_size, image_size, 3), name="image")

@@ -28,6 +28,9 @@ def test_build_model_middle_features_read_the_embedding_layer_and_keep_the_last_
     backbone.trainable = False
     assert [tuple(output.shape) for output in backbone.outputs] == [(None, 14, 14, 576), (None, 7, 7, 1280)]
     assert head_backbone_layers(backbone)[-1].name == "block_13_expand_relu"
+    fresh = build_model(5, image_size=32, weights=None).get_layer("backbone")  # trainable, as keras builds it
+    trainable = {layer.name for layer in fresh.layers if layer.trainable and layer.weights}
+    assert "block_13_expand" in trainable and not trainable & {"block_14_expand", "Conv_1"}
     assert model.get_layer("pooler").output.shape == (None, 576)
     # the whole MobileNetV2 (2,257,984) + standardise (576 x 2 + 1) + logits (576 x 5 + 5)
     assert model.count_params() == 2_257_984 + 1_153 + 2_885
