@@ -121,7 +121,8 @@ class TemperatureScaler:
 
 
 def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept: float = 0.95,
-                           confident: float | None = None, loaded=None, verbose: bool = True) -> dict:
+                           confident: float | None = None, loaded=None, verbose: bool = True,
+                           temperature: float | None = None) -> dict:
     """Fit temperature scaling and the open-set threshold of a saved model; store them with it.
 
     Uses the model's own split manifest: class centres from the training split (no
@@ -136,6 +137,8 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
         confident: calibrated probability from which a motif is named (None: the model's
             training setting, else `verdict.DEFAULT_CONFIDENT`).
         loaded: optional (model, class_names, card) already in memory.
+        temperature: a temperature already known (`sasirangan.average`: heads calibrated before
+            they were averaged), kept instead of fitted.
 
     Returns:
         The updated model card.
@@ -167,7 +170,11 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
         outputs[split] = model_outputs(model, samples, class_names, size, card.view_spec)
         labels[split] = np.array([index[s.label] for s in samples])
 
-    scaler = TemperatureScaler().fit(outputs["val"]["logits"], labels["val"])
+    if temperature is None:
+        scaler = TemperatureScaler().fit(outputs["val"]["logits"], labels["val"])
+    else:
+        scaler = TemperatureScaler()
+        scaler.temperature_ = float(temperature)
     before = expected_calibration_error(softmax(outputs["val"]["logits"]), labels["val"])
     after = expected_calibration_error(scaler.transform(outputs["val"]["logits"]), labels["val"])
     known = [i for i, name in enumerate(class_names) if name != UNKNOWN_CLASS]
@@ -181,7 +188,8 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
     np.savez(model_dir / OPEN_SET_FILE, **scorer.arrays(), **(cloth.arrays() if cloth else {}), **enrolment.arrays())
     plot_reliability(softmax(outputs["val"]["logits"]), scaler.transform(outputs["val"]["logits"]), labels["val"],
                      model_dir / RELIABILITY_FILE, "validation split")
-    card.calibration = {"temperature": scaler.temperature_, "fitted_on": "validation split",
+    card.calibration = {"temperature": scaler.temperature_,
+                        "fitted_on": "validation split" if temperature is None else "given (heads calibrated before)",
                         "val_ece_before": before, "val_ece_after": after}
     card.open_set = scorer.to_dict()
     card.verdict = verdict

@@ -61,6 +61,7 @@ class ModelCard:
     cross_validation: dict | None = None  # --folds K
     refit: dict | None = None  # set when the saved model was retrained on train + validation
     training_seconds: float | None = None
+    averaged_from: list | None = None  # the model folders whose heads `sasirangan average` averaged into this one
     versions: dict = field(default_factory=dict)
     calibration: dict | None = None  # temperature scaling, set by calibrate
     open_set: dict | None = None  # open-set method and threshold, set by calibrate

@@ -101,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
                            help="only add the class centres catalogue motifs are enrolled against (models calibrated "
                                 "before catalogues existed); temperature and thresholds stay as they are")
 
+    average = commands.add_parser("average", help="average the heads of models trained on one split",
+                                  description="Write one model whose answers are the mean of the given models' "
+                                              "calibrated logits: one recipe trained with other --seed values and "
+                                              "the same --split-seed. Serves as fast as one of them.")
+    average.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR", help="two or more model folders")
+    average.add_argument("--out", required=True, help="model folder to write")
+
     predict = commands.add_parser("predict", help="name the motif in images",
                                   description="Print the top-3 motifs for each image (folders are searched).")
     predict.add_argument("model_dir")
@@ -190,6 +197,13 @@ def _calibrate(args) -> int:
         add_class_centres(args.model_dir)
         return 0
     calibrate_model_folder(args.model_dir, args.method, args.target_accept, args.confident)
+    return 0
+
+
+def _average(args) -> int:
+    from .average import average_models
+
+    average_models(args.model_dirs, args.out)
     return 0
 
 
@@ -299,8 +313,8 @@ def main(argv=None) -> int:
     """Run the CLI; errors are one line on stderr and exit code 2, never a traceback."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    handlers = {"train": _train, "evaluate": _evaluate, "calibrate": _calibrate, "predict": _predict,
-                "export": _export, "explain": _explain, "catalogue": _catalogue}
+    handlers = {"train": _train, "evaluate": _evaluate, "calibrate": _calibrate, "average": _average,
+                "predict": _predict, "export": _export, "explain": _explain, "catalogue": _catalogue}
     try:
         return handlers[args.command](args)
     except (FileNotFoundError, ValueError, ImportError) as error:

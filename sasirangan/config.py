@@ -24,6 +24,7 @@ class TrainConfig:
     val_split: float = 0.1  # share of each class held out to pick epochs and thresholds
     test_split: float = 0.1  # share of each class held out for the final, untouched evaluation
     seed: int = 42  # fixes the split, the crops, the shuffling and the weight initialisation
+    split_seed: int = -1  # >=0: draws the split (and the region crops) instead of seed, to retrain on the same split
     weights: str = "imagenet"  # "imagenet", "none" (random init) or a path to a .h5 weights file
     head_epochs: int = 60  # phase 1: at most this many epochs of the head on frozen features
     fine_tune_epochs: int = 15  # phase 2: at most this many epochs fine-tuning the backbone's top
@@ -58,6 +59,11 @@ class TrainConfig:
     target_accept: float = 0.95  # the rejection threshold accepts this share of known validation images
     confident: float = 0.5  # a motif is named only from this calibrated probability (below: "not sure which motif")
     notes: str = ""  # saved in the model card: what the photos are, what the model cannot be expected to do
+
+    @property
+    def split_random_state(self) -> int:
+        """The seed that draws the split: split_seed when set, else seed."""
+        return self.seed if self.split_seed < 0 else self.split_seed
 
     def check(self) -> "TrainConfig":
         """Fail in a second, before any training, on a setting that cannot work."""
@@ -118,6 +124,8 @@ class TrainConfig:
             problems.append(f"confident must be in (0, 1). Received: confident={self.confident}.")
         if not 0 < self.target_accept <= 1:
             problems.append(f"target_accept must be in (0, 1]. Received: target_accept={self.target_accept}.")
+        if self.split_seed < -1:
+            problems.append(f"split_seed must be -1 (the same as seed) or a seed of 0 or more. Received: split_seed={self.split_seed}.")
         if self.samples_per_class and self.region_grid < 3:
             problems.append(f"region_grid must be at least 3. Received: region_grid={self.region_grid}.")
         if problems:

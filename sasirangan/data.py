@@ -384,7 +384,7 @@ def split_samples(scan: Scan, config) -> dict[str, list[Sample]]:
     Raises:
         ValueError: a class has too few distinct images to give each split one.
     """
-    rng = random.Random(config.seed)
+    rng = random.Random(config.split_random_state)
     counts = scan.counts
     crop_classes = {c for c, n in counts.items() if config.samples_per_class and n < config.samples_per_class}
     splits: dict[str, list[Sample]] = {name: [] for name in SPLITS}

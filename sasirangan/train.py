@@ -457,7 +457,7 @@ def _cross_validate(model, features, splits, scan, config: TrainConfig, fitted: 
     view_features = np.concatenate([features["train_views"][0], features["val_views"][0]])
     fitted_weights = model.get_weights()
     correct = np.zeros(len(pictures), dtype=bool)
-    folds = StratifiedGroupKFold(config.folds, shuffle=True, random_state=config.seed)
+    folds = StratifiedGroupKFold(config.folds, shuffle=True, random_state=config.split_random_state)
     for fold, (_, held) in enumerate(folds.split(labels, labels, groups), 1):
         train_rows = ~np.isin(owner, held)
         class_weight = _class_weights(y[train_rows], len(class_names)) if config.class_weights else None

@@ -154,6 +154,15 @@ def test_split_is_stratified_and_deterministic(tmp_path):
         assert counts == {"train": 16, "val": 2, "test": 2}
 
 
+def test_split_seed_keeps_the_split_while_the_seed_changes(tmp_path):
+    """Retraining with other seeds on one split makes their held-out figures comparable."""
+    scan = scan_folder(make_tree(tmp_path / "d", per_class=20))
+    assert split_samples(scan, TrainConfig(seed=3, split_seed=1)) == split_samples(scan, TrainConfig(seed=1))
+    assert split_samples(scan, TrainConfig(seed=1, split_seed=2)) != split_samples(scan, TrainConfig(seed=1))
+    with pytest.raises(ValueError, match="split_seed must be -1"):
+        TrainConfig(split_seed=-2).check()
+
+
 def test_split_keeps_near_duplicates_in_one_split(tmp_path):
     data = make_tree(tmp_path / "d", per_class=20)
     for i in range(0, 20, 2):  # re-encoded copies (JPEG, slightly smaller) of half the images
