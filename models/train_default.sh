@@ -14,10 +14,11 @@ cp -n "$SHARED"/keras/models/*.h5 "${KERAS_HOME:-$HOME/.keras}/models/" 2>/dev/n
 # Sasirangan cloth of motifs outside the 16: half of them teach "cloth, but not a motif I know"
 # (--cloth-dir, through symbolic links in data/, never copies); the other half is never trained
 # on, so benchmarks/honest_answers.py can measure on it (it takes what the model card does not list).
+# Links already there are kept, so runs started side by side (other --seed) do not pull them away.
 OTHER_MOTIFS_HALF=data/other_motifs_half
-rm -rf "$OTHER_MOTIFS_HALF" && mkdir -p "$OTHER_MOTIFS_HALF"
+mkdir -p "$OTHER_MOTIFS_HALF"
 ls "$SHARED/datasets/sasirangan/other_motifs" | sort | awk 'NR % 2 == 1' | while read -r name; do
-    ln -s "$(cd "$SHARED/datasets/sasirangan/other_motifs" && pwd)/$name" "$OTHER_MOTIFS_HALF/$name"
+    [ -L "$OTHER_MOTIFS_HALF/$name" ] || ln -s "$(cd "$SHARED/datasets/sasirangan/other_motifs" && pwd)/$name" "$OTHER_MOTIFS_HALF/$name"
 done
 
 NOTES="Trained on ONE photo per motif (16 Sasirangan motifs, web photos from the SasiranganQ app \

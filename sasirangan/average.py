@@ -82,7 +82,8 @@ def average_models(model_dirs, out_dir, verbose: bool = True) -> Path:
     report is made on the test split.
 
     Raises:
-        ValueError: fewer than two models, or models that differ in more than their heads.
+        ValueError: fewer than two models, models that differ in more than their heads, or an
+            `out_dir` that already holds files (nothing is overwritten).
     """
     from .calibrate import calibrate_model_folder
     from .model import load_model_folder, save_model_folder
@@ -91,17 +92,16 @@ def average_models(model_dirs, out_dir, verbose: bool = True) -> Path:
     model_dirs, out_dir = [Path(d) for d in model_dirs], Path(out_dir)
     if len(model_dirs) < 2:
         raise ValueError("Give at least two model folders to average.")
-    if out_dir.resolve() in {d.resolve() for d in model_dirs}:
-        raise ValueError(f"{out_dir} is one of the models to average: write the average to a new folder.")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise ValueError(f"{out_dir} already exists and is not empty: write the average to a new folder.")
     loaded = [load_model_folder(d) for d in model_dirs]
     _check_alike(loaded, model_dirs)
     model, class_names, card = loaded[0]
     kernel, bias = average_linear_heads([_linear_head(m, c.temperature) for m, _, c in loaded])
     model.get_layer("logits").set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
 
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    shutil.copytree(model_dirs[0], out_dir, ignore=shutil.ignore_patterns(TFLITE_FILE, CURVES_FILE, EVALUATION_DIR))
+    shutil.copytree(model_dirs[0], out_dir, ignore=shutil.ignore_patterns(TFLITE_FILE, CURVES_FILE, EVALUATION_DIR),
+                    dirs_exist_ok=True)
     card.split = {name: [sample.to_json(out_dir) for sample in samples]
                   for name, samples in _split(card, model_dirs[0]).items()}
     card.averaged_from = [str(d) for d in model_dirs]

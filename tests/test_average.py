@@ -84,4 +84,7 @@ def test_average_refuses_models_that_differ_in_more_than_their_heads(trained_mod
 
     assert main(["average", str(trained_model_dir), "--out", str(tmp_path / "c")]) == 2
     assert "at least two" in capsys.readouterr().err
+    assert main(["average", str(trained_model_dir), str(trained_model_dir), "--out", str(trained_model_dir)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (trained_model_dir / "model.keras").is_file()
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
