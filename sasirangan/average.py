@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .card import CURVES_FILE, EVALUATION_DIR, TFLITE_FILE
+from .config import TrainConfig
 
 HEAD_WEIGHTS = ("standardise", "logits")  # the layers whose weights differ between runs of one recipe
 
@@ -51,6 +52,10 @@ def _split(card, model_dir) -> dict:
 
 def _check_alike(loaded, model_dirs) -> None:
     """Refuse models whose heads cannot be averaged: other classes, split, backbone or head."""
+    for (model, _, _), model_dir in zip(loaded, model_dirs):  # first: a hidden layer would read as another backbone
+        if any(layer.name == "hidden" for layer in model.layers):
+            raise ValueError(f"{model_dir} has a hidden layer in its head (--dense-units): only linear heads average "
+                             "into one head.")
     first_model, first_classes, first_card = loaded[0]
     first_backbone = _backbone_weights(first_model)
     first_split = _split(first_card, model_dirs[0])
@@ -66,10 +71,6 @@ def _check_alike(loaded, model_dirs) -> None:
                 a.shape != b.shape or not np.allclose(a, b) for a, b in zip(backbone, first_backbone)):
             raise ValueError(f"{model_dir} has another backbone than {model_dirs[0]} (another architecture, or a "
                              "fine-tuned one): only heads on one frozen backbone can be averaged.")
-    for (model, _, _), model_dir in zip(loaded, model_dirs):
-        if any(layer.name == "hidden" for layer in model.layers):
-            raise ValueError(f"{model_dir} has a hidden layer in its head (--dense-units): only linear heads average "
-                             "into one head.")
 
 
 def average_models(model_dirs, out_dir, verbose: bool = True) -> Path:
@@ -100,17 +101,21 @@ def average_models(model_dirs, out_dir, verbose: bool = True) -> Path:
     kernel, bias = average_linear_heads([_linear_head(m, c.temperature) for m, _, c in loaded])
     model.get_layer("logits").set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
 
-    shutil.copytree(model_dirs[0], out_dir, ignore=shutil.ignore_patterns(TFLITE_FILE, CURVES_FILE, EVALUATION_DIR),
-                    dirs_exist_ok=True)
     card.split = {name: [sample.to_json(out_dir) for sample in samples]
                   for name, samples in _split(card, model_dirs[0]).items()}
     card.averaged_from = [str(d) for d in model_dirs]
     card.history, card.events, card.test_metrics = {}, {}, None
     card.training_seconds = sum(c.training_seconds or 0.0 for _, _, c in loaded)
-    save_model_folder(model, class_names, card, out_dir)
-    calibrate_model_folder(out_dir, card.config.get("open_set_method", "mahalanobis"),
-                           card.config.get("target_accept", 0.95), card.config.get("confident"),
-                           loaded=(model, class_names, card), verbose=False, temperature=1.0)
+    try:
+        shutil.copytree(model_dirs[0], out_dir, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(TFLITE_FILE, CURVES_FILE, EVALUATION_DIR))
+        save_model_folder(model, class_names, card, out_dir)
+        calibrate_model_folder(out_dir, card.config.get("open_set_method", TrainConfig.open_set_method),
+                               card.config.get("target_accept", TrainConfig.target_accept), card.config.get("confident"),
+                               loaded=(model, class_names, card), verbose=False, temperature=1.0)
+    except BaseException:  # no half-written model folder left behind
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     if verbose:
         print(f"Averaged {len(model_dirs)} heads into {out_dir}; reporting on the test split ...")
     build_report(out_dir, verbose=verbose)
