@@ -26,7 +26,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .config import IMAGE_EXTENSIONS, UNKNOWN_CLASS
 from .progress import progress
 from .views import WHOLE, Views, squash, view_pixels
-from .webcam import webcam_view
+from .webcam import WebcamSettings, webcam_view
 
 MAX_PIXELS = 64_000_000  # larger pictures are refused before decoding (decompression bombs)
 # Webcam-like training frames are filmed from the picture at (up to) this long side: the widest
@@ -557,7 +557,8 @@ def random_crop(image, image_size: int, smallest: float, seed: int = 0):
 
 def make_dataset(samples, class_names, image_size: int, batch_size: int, training: bool = False, augment: bool = True,
                  seed: int = 0, hue: float = 0.0, blur: float = 0.0, views: Views = WHOLE, passes: int = 1,
-                 tilt: float = 20.0, perspective: float = 0.0, camera: bool = False):
+                 tilt: float = 20.0, perspective: float = 0.0, camera: bool = False,
+                 camera_zoom: float = 3.0):
     """tf.data pipeline: decode -> resize -> cache -> rescale -> (shuffle, crop, soften, augment) -> batch -> prefetch.
 
     Training: each picture is cached once, enlarged to `views.base_side`, and every pass over
@@ -565,7 +566,7 @@ def make_dataset(samples, class_names, image_size: int, batch_size: int, trainin
     whole-picture scale, then the camera-like augmentation. With `camera`, each picture is
     instead cached at its own resolution (up to `CAMERA_SOURCE_SIDE`, aspect kept) and each pass
     is a webcam-like frame of it (`webcam.webcam_view`: zoomed, turned, slanted, blurred, relit,
-    compressed), half of them in other colours when `hue` > 0, squashed to the model's input as
+    compressed; magnified 1.5 to `camera_zoom` times), half of them in other colours when `hue` > 0, squashed to the model's input as
     serving squashes a frame: the frames the app will be shown, not frames of an already squashed
     picture (5-8 points fewer webcam frames right: BENCHMARKS.md). Evaluation: each picture yields
     its `views.count` views in order (`views.image_views`), to be averaged per picture
@@ -620,9 +621,10 @@ def make_dataset(samples, class_names, image_size: int, batch_size: int, trainin
         dataset = dataset.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True).repeat(passes)
     if training and camera:
         rng = np.random.default_rng(seed)
+        settings = WebcamSettings(zoom=(WebcamSettings.zoom[0], camera_zoom))
 
         def camera_frame(image):
-            frame = webcam_view(image, None, rng)
+            frame = webcam_view(image, None, rng, settings)
             if augment and hue > 0 and rng.random() < 0.5:  # half the frames in the cloth's own colours
                 frame = turn_hue(frame, rng, hue)
             return squash(frame, image_size)

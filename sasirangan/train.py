@@ -260,7 +260,7 @@ def _crop_features(model, splits, class_names, config: TrainConfig, say, show_pr
             crops = crops.concatenate(make_dataset(
                 _indexed(samples), [str(i) for i in range(len(samples))], config.image_size, config.batch_size,
                 training=True, augment=config.augment, seed=config.seed, hue=config.hue, views=views,
-                passes=config.camera_passes, camera=True))
+                passes=config.camera_passes, camera=True, camera_zoom=config.camera_zoom))
         batches = steps(len(samples) * (config.crop_passes + config.camera_passes), config.batch_size)
         for images, picture in progress(crops, batches, f"Crop features ({split})", "batch", enabled=show_progress):
             features.append(extractor(images, training=False).numpy())

@@ -98,3 +98,24 @@ def test_webcam_burst_is_one_view_shaken_a_little():
     within = np.abs(burst[0].astype(int) - burst[1]).mean()
     between = np.abs(burst[0].astype(int) - webcam_view(photo, box, np.random.default_rng(9))).mean()
     assert 0 < within < between  # consecutive frames differ, by less than two unrelated views do
+
+
+def test_camera_zoom_magnifies_the_training_frames(tmp_path):
+    """--camera-zoom reaches the frames: frames magnified more show fewer of the cloth's stripes."""
+    import pytest
+
+    from sasirangan.config import TrainConfig
+
+    photo = np.full((300, 300, 3), 200, np.uint8)
+    photo[(np.arange(300) // 15) % 2 == 1] = 40  # 10 dark stripes across the cloth
+    path = _save(tmp_path, photo)
+
+    def stripe_edges(camera_zoom: float) -> float:
+        dataset = make_dataset([Sample(str(path), "cloth")], ["cloth"], 64, 30, training=True, seed=0, passes=30,
+                               camera=True, camera_zoom=camera_zoom)
+        images = next(iter(dataset))[0].numpy()
+        return float(np.abs(np.diff(images, axis=1)).mean() + np.abs(np.diff(images, axis=2)).mean())
+
+    assert stripe_edges(12.0) < 0.5 * stripe_edges(1.5)
+    with pytest.raises(ValueError, match="camera_zoom must be at least 1.5"):
+        TrainConfig(camera_zoom=1.0).check()
