@@ -124,6 +124,9 @@ def report_webcam(title: str, answers, predictor, small: set[str] = frozenset())
     not_cloth = sum(p.cloth is not None and p.cloth < predictor.cloth_scorer.threshold_ for p in unnamed)
     print(f"  ... of which not named: {len(unnamed)}; below the confidence rule {unsure}, judged not cloth {not_cloth} "
           "(a frame can be both)")
+    if unnamed:  # is the missing confidence with the unknown class (other cloth) or with other motifs?
+        print(f"  ... their calibrated probability, on average: best motif {np.mean([p.top[0][1] for p in unnamed]):.2f}, "
+              f"unknown class {np.mean([p.probabilities.get(predictor.card.unknown_class, 0.0) for p in unnamed]):.3f}")
     for name, motifs in ((f"photos of at most {SMALL_PHOTO_SIDE} px", sorted(small)),
                          ("larger photos", sorted(set(answers) - set(small)))):
         if small and motifs:
