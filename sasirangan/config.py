@@ -20,7 +20,7 @@ class TrainConfig:
     views_zoom: float = 2.0  # close-ups are cut from the picture enlarged to views_zoom x image_size
     crop_passes: int = 10  # phase 1: random crops (close-up to whole) drawn per training picture, features computed once
     camera_passes: int = 0  # phase 1: also this many webcam-like views (sasirangan.webcam) of each training picture
-    camera_zoom: float = 3.0  # those views show 1/1.5 to 1/camera_zoom of the training picture's side (close-ups)
+    camera_zoom: float = 3.0  # those views magnify the training picture from webcam.WebcamSettings.zoom[0] to this
     batch_size: int = 32  # images per training step
     val_split: float = 0.1  # share of each class held out to pick epochs and thresholds
     test_split: float = 0.1  # share of each class held out for the final, untouched evaluation
@@ -72,6 +72,7 @@ class TrainConfig:
         from .model import FEATURE_CHOICES
         from .openset import METHODS
         from .optimizers import OPTIMIZERS, SCHEDULES
+        from .webcam import WebcamSettings
 
         problems = []
         try:
@@ -101,8 +102,9 @@ class TrainConfig:
             problems.append(f"momentum must be in [0, 1). Received: momentum={self.momentum}.")
         if not 0 < self.decay_rate <= 1:
             problems.append(f"decay_rate must be in (0, 1]. Received: decay_rate={self.decay_rate}.")
-        if self.camera_zoom < 1.5:
-            problems.append(f"camera_zoom must be at least 1.5 (the least a webcam view magnifies). "
+        least_zoom = WebcamSettings.zoom[0]
+        if self.camera_zoom < least_zoom:
+            problems.append(f"camera_zoom must be at least {least_zoom} (the least a webcam view magnifies). "
                             f"Received: camera_zoom={self.camera_zoom}.")
         if self.views_grid and self.views_zoom < 1:
             problems.append(f"views_zoom must be at least 1. Received: views_zoom={self.views_zoom}.")

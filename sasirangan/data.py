@@ -558,7 +558,7 @@ def random_crop(image, image_size: int, smallest: float, seed: int = 0):
 def make_dataset(samples, class_names, image_size: int, batch_size: int, training: bool = False, augment: bool = True,
                  seed: int = 0, hue: float = 0.0, blur: float = 0.0, views: Views = WHOLE, passes: int = 1,
                  tilt: float = 20.0, perspective: float = 0.0, camera: bool = False,
-                 camera_zoom: float = 3.0):
+                 camera_zoom: float = WebcamSettings.zoom[1]):
     """tf.data pipeline: decode -> resize -> cache -> rescale -> (shuffle, crop, soften, augment) -> batch -> prefetch.
 
     Training: each picture is cached once, enlarged to `views.base_side`, and every pass over
@@ -566,9 +566,10 @@ def make_dataset(samples, class_names, image_size: int, batch_size: int, trainin
     whole-picture scale, then the camera-like augmentation. With `camera`, each picture is
     instead cached at its own resolution (up to `CAMERA_SOURCE_SIDE`, aspect kept) and each pass
     is a webcam-like frame of it (`webcam.webcam_view`: zoomed, turned, slanted, blurred, relit,
-    compressed; magnified 1.5 to `camera_zoom` times), half of them in other colours when `hue` > 0, squashed to the model's input as
-    serving squashes a frame: the frames the app will be shown, not frames of an already squashed
-    picture (5-8 points fewer webcam frames right: BENCHMARKS.md). Evaluation: each picture yields
+    compressed; magnified up to `camera_zoom` times), half of them in other colours when `hue` > 0,
+    squashed to the model's input as serving squashes a frame: the frames the app will be
+    shown, not frames of an already squashed picture (5-8 points fewer webcam frames right:
+    BENCHMARKS.md). Evaluation: each picture yields
     its `views.count` views in order (`views.image_views`), to be averaged per picture
     (`views.average_outputs`). The cache sits after the deterministic steps and before the
     random ones, so decoding happens once while every pass still sees fresh augmentation.

@@ -1,7 +1,9 @@
 """Webcam-like frames: the right size, inside the region they are asked for, different each time."""
 
 import numpy as np
+import pytest
 
+from sasirangan.config import TrainConfig
 from sasirangan.data import Sample, make_dataset
 from sasirangan.webcam import FRAME_SIZE, held_out_region, webcam_view
 
@@ -102,10 +104,6 @@ def test_webcam_burst_is_one_view_shaken_a_little():
 
 def test_camera_zoom_magnifies_the_training_frames(tmp_path):
     """--camera-zoom reaches the frames: frames magnified more show fewer of the cloth's stripes."""
-    import pytest
-
-    from sasirangan.config import TrainConfig
-
     photo = np.full((300, 300, 3), 200, np.uint8)
     photo[(np.arange(300) // 15) % 2 == 1] = 40  # 10 dark stripes across the cloth
     path = _save(tmp_path, photo)
