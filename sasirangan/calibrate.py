@@ -122,7 +122,7 @@ class TemperatureScaler:
 
 def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept: float = 0.95,
                            confident: float | None = None, loaded=None, verbose: bool = True,
-                           temperature: float | None = None) -> dict:
+                           temperature: float | None = None, unknown_ceiling: float | None = None) -> dict:
     """Fit temperature scaling and the open-set threshold of a saved model; store them with it.
 
     Uses the model's own split manifest: class centres from the training split (no
@@ -139,6 +139,8 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
         loaded: optional (model, class_names, card) already in memory.
         temperature: a temperature already known (`sasirangan.average`: heads calibrated before
             they were averaged), kept instead of fitted.
+        unknown_ceiling: the most calibrated probability the unknown class may have while a motif
+            is named (None: the model's training setting, else 1, no limit).
 
     Returns:
         The updated model card.
@@ -152,8 +154,9 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
     from .enrol import Enrolment
     from .openset import OpenSetScorer
     from .plots import plot_reliability
-    from .verdict import DEFAULT_CONFIDENT
+    from .verdict import DEFAULT_CONFIDENT, NO_UNKNOWN_CEILING
 
+    _check_thresholds(confident, unknown_ceiling)
     model_dir = Path(model_dir)
     model, class_names, card = loaded or load_model_folder(model_dir)
     if card.refit and verbose:
@@ -184,7 +187,10 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
     enrolment = Enrolment().fit(outputs["train"]["features"], labels["train"], class_names)
     if confident is None:
         confident = card.config.get("confident", DEFAULT_CONFIDENT)
-    verdict = {"confident": float(confident), "cloth": cloth.to_dict() if cloth else None}
+    if unknown_ceiling is None:
+        unknown_ceiling = card.config.get("unknown_ceiling", NO_UNKNOWN_CEILING)
+    verdict = {"confident": float(confident), "unknown_ceiling": float(unknown_ceiling),
+               "cloth": cloth.to_dict() if cloth else None}
     np.savez(model_dir / OPEN_SET_FILE, **scorer.arrays(), **(cloth.arrays() if cloth else {}), **enrolment.arrays())
     plot_reliability(softmax(outputs["val"]["logits"]), scaler.transform(outputs["val"]["logits"]), labels["val"],
                      model_dir / RELIABILITY_FILE, "validation split")
@@ -199,6 +205,41 @@ def calibrate_model_folder(model_dir, method: str = "mahalanobis", target_accept
               f"open-set '{method}' threshold {scorer.threshold_:.3g} accepts {target_accept:.0%} of known validation images"
               + (f"; cloth score threshold {cloth.threshold_:.2f}" if cloth else
                  "; no cloth score (train with --cloth-dir and --unknown-dir to tell 'not sure' from 'not a motif')"))
+    return card
+
+
+def _check_thresholds(confident: float | None, unknown_ceiling: float | None) -> None:
+    """The naming thresholds' ranges (None: not given), as `config.TrainConfig` checks them."""
+    if confident is not None and not 0 < confident < 1:
+        raise ValueError(f"confident must be in (0, 1). Received: confident={confident}.")
+    if unknown_ceiling is not None and not 0 < unknown_ceiling <= 1:
+        raise ValueError(f"unknown_ceiling must be in (0, 1]. Received: unknown_ceiling={unknown_ceiling}.")
+
+
+def set_naming_thresholds(model_dir, confident: float | None = None, unknown_ceiling: float | None = None):
+    """Change only when a motif is named: the card's `confident` threshold and ceiling on the
+    unknown class. Nothing is refitted, so it suits a model refit on train + validation (whose
+    validation photos are no longer unseen) and takes a second.
+
+    Raises:
+        ValueError: a threshold out of range, neither given, or a model never calibrated.
+    """
+    from pathlib import Path
+
+    from .model import load_model_folder
+    from .verdict import NO_UNKNOWN_CEILING
+
+    if confident is None and unknown_ceiling is None:
+        raise ValueError("Give --confident, --unknown-ceiling or both: they are the thresholds to set.")
+    _check_thresholds(confident, unknown_ceiling)
+    model_dir = Path(model_dir)
+    _, _, card = load_model_folder(model_dir)
+    if not card.verdict:
+        raise ValueError(f"{model_dir} has no thresholds yet: run `sasirangan calibrate {model_dir}` first.")
+    given = {"confident": confident, "unknown_ceiling": unknown_ceiling}
+    card.verdict = {"unknown_ceiling": NO_UNKNOWN_CEILING, **card.verdict,
+                    **{key: float(value) for key, value in given.items() if value is not None}}
+    card.save(model_dir)
     return card
 
 

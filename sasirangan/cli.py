@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
                            help="share of known validation images to accept (default: %(default)s)")
     calibrate.add_argument("--confident", type=float, default=None,
                            help="calibrated probability from which a motif is named (default: the model's own)")
+    calibrate.add_argument("--unknown-ceiling", type=float, default=None,
+                           help="the most calibrated probability the unknown class may have while a motif is named "
+                                "(default: the model's own; 1 = no limit)")
+    calibrate.add_argument("--thresholds-only", action="store_true",
+                           help="only set --confident and/or --unknown-ceiling in the model card, refitting nothing "
+                                "(for a model refit on train + validation, whose validation photos are now seen)")
     calibrate.add_argument("--centres-only", action="store_true",
                            help="only add the class centres catalogue motifs are enrolled against (models calibrated "
                                 "before catalogues existed); temperature and thresholds stay as they are")
@@ -190,13 +196,19 @@ def _evaluate(args) -> int:
 
 
 def _calibrate(args) -> int:
-    from .calibrate import calibrate_model_folder
+    from .calibrate import calibrate_model_folder, set_naming_thresholds
     from .enrol import add_class_centres
 
+    if args.thresholds_only:
+        verdict = set_naming_thresholds(args.model_dir, args.confident, args.unknown_ceiling).verdict
+        print(f"A motif is now named from {verdict['confident']:.0%}, while the unknown class has at most "
+              f"{verdict['unknown_ceiling']:.0%}; nothing was refitted.")
+        return 0
     if args.centres_only:
         add_class_centres(args.model_dir)
         return 0
-    calibrate_model_folder(args.model_dir, args.method, args.target_accept, args.confident)
+    calibrate_model_folder(args.model_dir, args.method, args.target_accept, args.confident,
+                           unknown_ceiling=args.unknown_ceiling)
     return 0
 
 

@@ -53,12 +53,15 @@ class TrainConfig:
     samples_per_class: int = 0  # >0: classes with fewer images are expanded into region crops
     region_grid: int = 3  # crops come from a grid x grid tiling; each tile belongs to one split
     class_weights: bool = True  # weight the loss by inverse class frequency
+    balance_negatives: bool = False  # within "unknown", each negatives folder (the data folder's own, each
+    # --unknown-dir and --cloth-dir) weighs the same, so a small one (other motifs of the same cloth) is not drowned
     unknown_dirs: list[str] = field(default_factory=list)  # extra folders of negatives for "unknown" that are not cloth
     cloth_dirs: list[str] = field(default_factory=list)  # cloth or patterns that are none of your motifs: join "unknown",
     # and teach the cloth score (sasirangan.verdict) what "cloth, but not a motif I know" looks like
     open_set_method: str = "mahalanobis"  # post-hoc rejection score: mahalanobis, cosine, energy, max_logit, msp
     target_accept: float = 0.95  # the rejection threshold accepts this share of known validation images
     confident: float = 0.5  # a motif is named only from this calibrated probability (below: "not sure which motif")
+    unknown_ceiling: float = 1.0  # ... and while the unknown class has at most this calibrated probability (1 = no limit)
     notes: str = ""  # saved in the model card: what the photos are, what the model cannot be expected to do
 
     @property
@@ -128,6 +131,8 @@ class TrainConfig:
             problems.append(f"open_set_method must be one of {', '.join(METHODS)}. Received: open_set_method={self.open_set_method!r}.")
         if not 0 < self.confident < 1:
             problems.append(f"confident must be in (0, 1). Received: confident={self.confident}.")
+        if not 0 < self.unknown_ceiling <= 1:
+            problems.append(f"unknown_ceiling must be in (0, 1]. Received: unknown_ceiling={self.unknown_ceiling}.")
         if not 0 < self.target_accept <= 1:
             problems.append(f"target_accept must be in (0, 1]. Received: target_accept={self.target_accept}.")
         if self.split_seed < -1:

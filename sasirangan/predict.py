@@ -22,11 +22,13 @@ from .card import OPEN_SET_FILE, TFLITE_FILE
 from .model import export_tflite, load_model_folder
 from .enrol import Enrolment, Match
 from .openset import OpenSetScorer
-from .verdict import DEFAULT_CONFIDENT, MOTIF, NOT_MOTIF, UNCERTAIN, ClothScorer, decide_verdict, picture_problem
+from .verdict import DEFAULT_CONFIDENT, NO_UNKNOWN_CEILING, MOTIF, NOT_MOTIF, UNCERTAIN, ClothScorer, decide_verdict, picture_problem
 
 REASON_UNKNOWN_CLASS = "the model's 'unknown' class won: it looks like the non-motif pictures it was trained on"
 REASON_LOW_SCORE = "looks unlike every motif in training (its open-set score is below the model's threshold)"
 REASON_NOT_SURE = "no motif is sure enough: the best one has {confidence:.0%}, and the model names a motif from {confident:.0%}"
+REASON_OTHER_CLOTH = ("{best} has {confidence:.0%}, but the picture is also {unknown:.0%} like the cloth the model knows "
+                      "is none of its motifs, and it names a motif only up to {ceiling:.0%} of that")
 REASON_CLOTH = "it looks like cloth or pattern, but not like any motif the model knows well enough to name"
 REASON_NOT_CLOTH = "it does not look like the cloth or patterns the model was trained on"
 REASON_NEAR_CATALOGUE = ("the model says {best}, but the picture is almost as close to {motif}, which people "
@@ -111,6 +113,7 @@ class Predictor:
         self._open_set_arrays = dict(np.load(path)) if path.is_file() else {}  # read once: scorers and centres
         self.scorer, self.cloth_scorer = self._open_scorers()
         self.confident = float((self.card.verdict or {}).get("confident", DEFAULT_CONFIDENT))
+        self.unknown_ceiling = float((self.card.verdict or {}).get("unknown_ceiling", NO_UNKNOWN_CEILING))
         self._lock = threading.Lock()  # a LiteRT interpreter serves one call at a time
         self.backend = self._open_backend(backend)
         self.catalogue, self.enrolment = None, None
@@ -298,8 +301,10 @@ class Predictor:
                  if self.cloth_scorer is not None and all(name in outputs for name in self.cloth_scorer.inputs) else None)
         open_set_ok = None if score is None else score >= self.scorer.threshold_
         is_cloth = None if cloth is None else cloth >= self.cloth_scorer.threshold_
+        unknown_share = (float(probabilities[self.class_names.index(UNKNOWN_CLASS)])
+                         if UNKNOWN_CLASS in self.class_names else 0.0)
         verdict = decide_verdict(best != UNKNOWN_CLASS, confidence, self.confident, open_set_ok, is_cloth,
-                                 best == UNKNOWN_CLASS)
+                                 best == UNKNOWN_CLASS, unknown_share, self.unknown_ceiling)
         match = self._catalogue_match(outputs)
         from_catalogue = (match is not None and match.named and match.motif != UNKNOWN_CLASS
                           and is_cloth is not False)
@@ -313,7 +318,7 @@ class Predictor:
             verdict = UNCERTAIN
         top = [(self.class_names[i], float(probabilities[i])) for i in order[:top_k]]
         shares = {name: float(p) for name, p in zip(self.class_names, probabilities)}
-        reason = self._reason(verdict, best, confidence, open_set_ok, is_cloth, problem)
+        reason = self._reason(verdict, best, confidence, open_set_ok, is_cloth, problem, unknown_share)
         if verdict == MOTIF and self._also_near_catalogue(match, best):
             verdict, reason, shares = UNCERTAIN, REASON_NEAR_CATALOGUE.format(motif=match.motif, best=best), match.shares
             top = sorted(shares.items(), key=lambda item: -item[1])[:top_k]
@@ -338,7 +343,7 @@ class Predictor:
         return (match is not None and match.motif not in (best, UNKNOWN_CLASS)
                 and match.margin >= self.enrolment.margin - NEAR_CATALOGUE_BAND)
 
-    def _reason(self, verdict, best, confidence, open_set_ok, is_cloth, problem) -> str | None:
+    def _reason(self, verdict, best, confidence, open_set_ok, is_cloth, problem, unknown_share=0.0) -> str | None:
         """Why no motif is named, in words (None when one is)."""
         if problem is not None:
             return problem.message
@@ -350,4 +355,7 @@ class Predictor:
             return REASON_CLOTH if is_cloth else REASON_UNKNOWN_CLASS
         if open_set_ok is False and is_cloth is None:
             return REASON_LOW_SCORE
+        if confidence >= self.confident and unknown_share > self.unknown_ceiling:
+            return REASON_OTHER_CLOTH.format(best=best, confidence=confidence, unknown=unknown_share,
+                                             ceiling=self.unknown_ceiling)
         return REASON_NOT_SURE.format(confidence=confidence, confident=self.confident)

@@ -80,6 +80,41 @@ def _class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
     return {int(c): float(w) for c, w in zip(present, weights)}
 
 
+def _row_weights(labels: np.ndarray, owners: np.ndarray, pictures, class_names, config: TrainConfig):
+    """The loss weight of each feature row (None: all equal), for `config.class_weights`.
+
+    With `config.balance_negatives`, the `unknown` class's share is split evenly between the
+    folders its pictures came from (`_negative_folders`): 17 photos of Sasirangan cloth with
+    other motifs, beside about 400 batik and 370 non-textile pictures, otherwise barely count.
+    """
+    if not config.class_weights:
+        return None
+    per_class = _class_weights(labels, len(class_names))
+    weights = np.array([per_class[int(label)] for label in labels], np.float64)
+    if config.balance_negatives and UNKNOWN_CLASS in class_names:
+        folders = np.array(_negative_folders(pictures, config))[owners]
+        unknown_rows = labels == class_names.index(UNKNOWN_CLASS)
+        names, counts = np.unique(folders[unknown_rows], return_counts=True)
+        share = {name: unknown_rows.sum() / (len(names) * count) for name, count in zip(names, counts)}
+        weights[unknown_rows] *= [share[name] for name in folders[unknown_rows]]
+    return weights
+
+
+def _negative_folders(pictures, config: TrainConfig) -> list[str]:
+    """The folder of negatives each picture came from ("" for a motif's picture): a
+    --unknown-dir or --cloth-dir, else the data folder's own unknown/. Compared by resolved
+    paths, so a folder of symbolic links counts as itself."""
+    import os
+
+    folder_of = {}
+    for folder in [*config.unknown_dirs, *config.cloth_dirs]:
+        for dirpath, _, filenames in os.walk(folder, followlinks=True):
+            for name in filenames:
+                folder_of.setdefault(os.path.realpath(os.path.join(dirpath, name)), str(folder))
+    return ["" if p.label != UNKNOWN_CLASS else folder_of.get(os.path.realpath(p.path), "unknown/")
+            for p in pictures]
+
+
 def _lr_reductions(history: dict, offset: int) -> list[int]:
     rates = history.get("learning_rate", [])
     return [offset + i + 1 for i in range(1, len(rates)) if rates[i] < rates[i - 1] - 1e-12]
@@ -168,7 +203,7 @@ def _train_steps(scan, conflicts, splits, out_dir: Path, config: TrainConfig, ru
     if config.refit:
         if fitted["events"].get("fine_tuning_kept"):  # the backbone moved: the crops' features must be computed again
             features = _crop_features(model, splits, class_names, config, say, show_progress=verbose == 1)
-        _refit(model, features, fitted, class_names, config, say)
+        _refit(model, features, splits, fitted, class_names, config, say)
         card.refit = {"on": ["train", "val"], "head_epochs": fitted["head_epochs"],
                       "note": "temperature and unknown threshold were fitted on validation before the refit"}
     card.training_seconds = round(time.time() - started, 1)
@@ -285,7 +320,7 @@ def _indexed(samples) -> list[Sample]:
     return [Sample(s.path, str(i), s.box, s.hide) for i, s in enumerate(samples)]
 
 
-def _fit_head(model, x, y, config: TrainConfig, class_weight, validation=None, epochs=None, verbose=0,
+def _fit_head(model, x, y, config: TrainConfig, row_weights, validation=None, epochs=None, verbose=0,
               run: RunCheckpoint | None = None):
     """Phase 1: the head on frozen features, with EarlyStopping and ReduceLROnPlateau (and a
     checkpoint every epoch in `run`) when a validation set is given, else for a fixed number of
@@ -295,7 +330,7 @@ def _fit_head(model, x, y, config: TrainConfig, class_weight, validation=None, e
     epochs = epochs or config.head_epochs
     _compile(head, config, config.head_learning_rate, model.output_shape[-1], steps(len(x), config.batch_size), epochs)
     if validation is None:
-        history = head.fit(x, y, batch_size=config.batch_size, epochs=epochs, class_weight=class_weight, shuffle=True,
+        history = head.fit(x, y, batch_size=config.batch_size, epochs=epochs, sample_weight=row_weights, shuffle=True,
                            verbose=verbose)
         return {key: list(map(float, values)) for key, values in history.history.items()}
     callbacks = _callbacks(config, run, "head")
@@ -303,7 +338,7 @@ def _fit_head(model, x, y, config: TrainConfig, class_weight, validation=None, e
     if checkpoint.stopped:  # EarlyStopping had ended phase 1 before the interruption: no more epochs
         epochs = checkpoint.initial_epoch
     head.fit(x, y, batch_size=config.batch_size, initial_epoch=checkpoint.initial_epoch, epochs=epochs,
-             validation_data=validation, class_weight=class_weight, callbacks=callbacks, shuffle=True, verbose=verbose)
+             validation_data=validation, sample_weight=row_weights, callbacks=callbacks, shuffle=True, verbose=verbose)
     return checkpoint.history
 
 
@@ -311,8 +346,9 @@ def _fit(model, features, splits, class_names, config: TrainConfig, run: RunChec
     """Phase 1 (head on frozen crop features), then phase 2 (fine-tuning) if configured; a
     phase finished before an interruption is read back from `run` instead."""
     say = print if verbose else (lambda *a, **k: None)
-    x, y, _ = features["train"]
-    class_weight = _class_weights(y, len(class_names)) if config.class_weights else None
+    x, y, owners = features["train"]
+    class_weight = _class_weights(y, len(class_names)) if config.class_weights else None  # phase 2's, per picture
+    row_weights = _row_weights(y, owners, splits["train"], class_names, config)
     if not run.done("initial_head"):  # the refit and each fold start afresh from these
         run.save_arrays("initial_head", [w for layer in head_layers(model) for w in layer.get_weights()])
         run.mark_done("initial_head")
@@ -326,7 +362,7 @@ def _fit(model, features, splits, class_names, config: TrainConfig, run: RunChec
         resumed = run.epochs_done("head")
         say(f"Phase 1: training the head on {len(x)} crops and views ({config.head_epochs} epochs at most, backbone frozen)"
             + (f", resuming after epoch {resumed}" if resumed else ""))
-        history = _fit_head(model, x, y, config, class_weight, validation=features["val_views"], verbose=verbose, run=run)
+        history = _fit_head(model, x, y, config, row_weights, validation=features["val_views"], verbose=verbose, run=run)
         events = {"lr_reductions": _lr_reductions(history, 0),
                   "early_stops": [len(history["loss"])] if len(history["loss"]) < config.head_epochs else [],
                   "head_epochs": len(history["loss"])}
@@ -416,16 +452,17 @@ def unfreeze(backbone, config: TrainConfig) -> None:
                                and not isinstance(layer, keras.layers.BatchNormalization))
 
 
-def _refit(model, features, fitted: dict, class_names, config: TrainConfig, say) -> None:
+def _refit(model, features, splits, fitted: dict, class_names, config: TrainConfig, say) -> None:
     """Retrain the head on train + validation crops for the epochs chosen on validation: the
     saved model then learns from every photo but the test split. (A fine-tuned backbone is
     kept as it is; only the head is refitted, on features of the fine-tuned backbone.)"""
     x = np.concatenate([features["train"][0], features["val"][0]])
     y = np.concatenate([features["train"][1], features["val"][1]])
-    class_weight = _class_weights(y, len(class_names)) if config.class_weights else None
+    owners = np.concatenate([features["train"][2], features["val"][2] + len(splits["train"])])
+    row_weights = _row_weights(y, owners, splits["train"] + splits["val"], class_names, config)
     say(f"Refit: the head on train + validation ({len(x)} crops and views, {fitted['head_epochs']} epochs) for the saved model")
     _reset_head(model, fitted)
-    _fit_head(model, x, y, config, class_weight, epochs=fitted["head_epochs"])
+    _fit_head(model, x, y, config, row_weights, epochs=fitted["head_epochs"])
 
 
 def _reset_head(model, fitted: dict) -> None:
@@ -460,9 +497,9 @@ def _cross_validate(model, features, splits, scan, config: TrainConfig, fitted: 
     folds = StratifiedGroupKFold(config.folds, shuffle=True, random_state=config.split_random_state)
     for fold, (_, held) in enumerate(folds.split(labels, labels, groups), 1):
         train_rows = ~np.isin(owner, held)
-        class_weight = _class_weights(y[train_rows], len(class_names)) if config.class_weights else None
+        row_weights = _row_weights(y[train_rows], owner[train_rows], pictures, class_names, config)
         _reset_head(model, fitted)
-        _fit_head(model, x[train_rows], y[train_rows], config, class_weight, epochs=fitted["head_epochs"])
+        _fit_head(model, x[train_rows], y[train_rows], config, row_weights, epochs=fitted["head_epochs"])
         predicted = np.asarray(head_model(model)(view_features[held], training=False)).argmax(axis=1)
         correct[held] = predicted == labels[held]
         say(f"  fold {fold}/{config.folds}: {correct[held].mean():.1%} of {len(held)} pictures")

@@ -24,6 +24,7 @@ from .calibrate import NotFittedError
 MOTIF, UNCERTAIN, NOT_MOTIF = "motif", "uncertain", "not_motif"
 VERDICTS = (MOTIF, UNCERTAIN, NOT_MOTIF)
 DEFAULT_CONFIDENT = 0.5  # a motif is named when it is more likely than everything else together
+NO_UNKNOWN_CEILING = 1.0  # the unknown class's probability does not stop a confident motif being named
 CLOTH_TARGET_ACCEPT = 0.975  # share of validation cloth pictures the cloth threshold accepts
 CLOTH_INPUTS = ("embedding", "scene")  # serving outputs the cloth score reads: texture, and what the picture shows
 LEGACY_CLOTH_INPUTS = ("features",)  # models without a scene output (backbone cut at its embedding)
@@ -117,7 +118,8 @@ class ClothScorer:
 
 
 def decide_verdict(top_is_motif: bool, confidence: float, confident: float, open_set_ok: bool | None,
-                   is_cloth: bool | None, unknown_class_won: bool) -> str:
+                   is_cloth: bool | None, unknown_class_won: bool, unknown_share: float = 0.0,
+                   unknown_ceiling: float = NO_UNKNOWN_CEILING) -> str:
     """The kind of answer for one picture.
 
     Args:
@@ -127,8 +129,13 @@ def decide_verdict(top_is_motif: bool, confidence: float, confident: float, open
         open_set_ok: the open-set score reaches its threshold (None: the model has none).
         is_cloth: the cloth score says cloth (None: the model has no cloth score).
         unknown_class_won: the `unknown` class is the most probable class.
+        unknown_share: the `unknown` class's calibrated probability.
+        unknown_ceiling: the most it may have while a motif is named: a motif a little less
+            sure than `confident` asks, whose doubt is between motifs rather than with other
+            cloth, can then be named (BENCHMARKS.md, "Honest answers").
 
-    A motif is named only when it is confident and the picture is judged cloth by the cloth
+    A motif is named only when it is confident, the unknown class stays under its ceiling,
+    and the picture is judged cloth by the cloth
     score or, for a model without one, accepted by the open-set score. (The open-set
     threshold is set on clean validation views: it accepted 2.5% of webcam-like frames of
     motifs the model names, so with a cloth score and an unknown class trained on other
@@ -137,7 +144,7 @@ def decide_verdict(top_is_motif: bool, confidence: float, confident: float, open
     a motif" (it looks like the negatives the model was trained on).
     """
     gate = is_cloth if is_cloth is not None else open_set_ok  # the cloth score, where there is one, replaces the open-set gate
-    if top_is_motif and confidence >= confident and gate is not False:
+    if top_is_motif and confidence >= confident and unknown_share <= unknown_ceiling and gate is not False:
         return MOTIF
     if is_cloth is not None:
         return UNCERTAIN if is_cloth else NOT_MOTIF

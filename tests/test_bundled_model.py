@@ -31,6 +31,19 @@ def test_card_holds_the_verdict_thresholds(predictor):
     assert predictor.card.config["cloth_dirs"] and predictor.card.config["camera_passes"] > 0
 
 
+def test_a_ceiling_on_the_unknown_class_holds_back_a_confident_motif_and_says_why(predictor, monkeypatch):
+    monkeypatch.setattr(predictor, "confident", 0.8)
+    monkeypatch.setattr(predictor, "unknown_ceiling", 0.05)
+    motif, unknown = predictor.class_names.index("gigi_haruan"), predictor.class_names.index("unknown")
+    probabilities = np.full(len(predictor.class_names), 0.0)
+    probabilities[[motif, unknown]] = 0.85, 0.15
+    answer = predictor.decide(probabilities)
+    assert answer.verdict == "uncertain" and answer.label == "unknown"
+    assert "15% like the cloth the model knows is none of its motifs" in answer.reason
+    probabilities[[motif, unknown, unknown - 1]] = 0.85, 0.02, 0.13  # the doubt is with another motif
+    assert predictor.decide(probabilities).label == "gigi_haruan"
+
+
 def test_names_a_known_motif(predictor):
     answer = predictor.predict(next((DATASETS / "sasirangan" / "photos" / "gigi_haruan").iterdir()))
     assert (answer.verdict, answer.label) == ("motif", "gigi_haruan") and answer.reason is None

@@ -106,9 +106,11 @@ def test_predictor_answers_files_as_the_evaluation_pipeline_does(trained_model_d
 
 
 def test_train_checks_settings_before_any_work(image_tree, tmp_path, capsys):
-    assert main(["train", str(image_tree), "--out", str(tmp_path / "m"), "--folds", "1", "--backbone", "resnet9"]) == 2
+    assert main(["train", str(image_tree), "--out", str(tmp_path / "m"), "--folds", "1", "--backbone", "resnet9",
+                 "--unknown-ceiling", "0"]) == 2
     err = capsys.readouterr().err
     assert "folds must be 0 (off) or at least 2" in err and "backbone must be one of mobilenet_v2" in err
+    assert "unknown_ceiling must be in (0, 1]" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "m").exists()
 
 
@@ -121,6 +123,40 @@ def test_cli_errors_are_one_line_not_tracebacks(argv, match, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert match in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_calibrate_stores_the_thresholds_it_is_given(trained_model_dir):
+    import shutil
+
+    copy = trained_model_dir.parent / "calibrated_copy"  # beside the original: the split's relative paths still hold
+    shutil.copytree(trained_model_dir, copy)
+    assert main(["calibrate", str(copy), "--confident", "0.7", "--unknown-ceiling", "0.05"]) == 0
+    verdict = json.loads((copy / "model_card.json").read_text())["verdict"]
+    assert (verdict["confident"], verdict["unknown_ceiling"]) == (0.7, 0.05)
+    assert Predictor(copy).unknown_ceiling == 0.05
+    before = (copy / "model_card.json").read_text()
+    assert main(["calibrate", str(copy), "--unknown-ceiling", "1.5"]) == 2
+    assert (copy / "model_card.json").read_text() == before  # a bad setting changes nothing
+    assert main(["calibrate", str(copy)]) == 0  # without the flags: the training settings again
+    verdict = json.loads((copy / "model_card.json").read_text())["verdict"]
+    assert (verdict["confident"], verdict["unknown_ceiling"]) == (0.5, 1.0)
+
+
+def test_calibrate_thresholds_only_refits_nothing(trained_model_dir, capsys):
+    import shutil
+
+    copy = trained_model_dir.parent / "thresholds_copy"
+    shutil.copytree(trained_model_dir, copy)
+    before = json.loads((copy / "model_card.json").read_text())
+    fitted = (copy / "open_set.npz").read_bytes()
+    assert main(["calibrate", str(copy), "--thresholds-only", "--unknown-ceiling", "0.05"]) == 0
+    assert "named from 50%, while the unknown class has at most 5%; nothing was refitted" in capsys.readouterr().out
+    after = json.loads((copy / "model_card.json").read_text())
+    assert after["verdict"] == {**before["verdict"], "unknown_ceiling": 0.05}
+    assert after["calibration"] == before["calibration"] and (copy / "open_set.npz").read_bytes() == fitted
+    assert main(["calibrate", str(copy), "--thresholds-only"]) == 2
+    assert "Give --confident, --unknown-ceiling or both" in capsys.readouterr().err
+    assert json.loads((copy / "model_card.json").read_text()) == after
 
 
 def test_cli_suggests_close_flag(capsys):

@@ -27,6 +27,16 @@ def test_decide_verdict(top_is_motif, confidence, open_set_ok, is_cloth, unknown
     assert decide_verdict(top_is_motif, confidence, 0.5, open_set_ok, is_cloth, unknown_won) == expected
 
 
+@pytest.mark.parametrize("confidence, unknown_share, ceiling, expected", [
+    (0.85, 0.10, 1.0, MOTIF),  # no ceiling: the confidence alone
+    (0.85, 0.10, 0.05, UNCERTAIN),  # confident, but too much like other cloth
+    (0.85, 0.05, 0.05, MOTIF),  # at the ceiling is still under it
+    (0.75, 0.01, 0.05, UNCERTAIN),  # under the ceiling, but not confident
+])
+def test_decide_verdict_with_a_ceiling_on_the_unknown_class(confidence, unknown_share, ceiling, expected):
+    assert decide_verdict(True, confidence, 0.8, True, True, False, unknown_share, ceiling) == expected
+
+
 def _blobs(seed=0, n=40):
     rng = np.random.default_rng(seed)
     features = np.r_[rng.normal(1.0, 1.0, (n, 6)), rng.normal(-1.0, 1.0, (n, 6))]
