@@ -68,7 +68,7 @@ def camera_answers(predictor, samples, count: int, seed: int, steady: bool = Fal
     With `features`, (pooled backbone features of the frame, of the frame with its colours turned
     at random, the model's best motif on that turned frame, motif) is appended to it for each
     answer (single frames only). With `kept`, (outputs, frame, motif) is appended for each answer,
-    to be decided again (`confidence_sweep`)."""
+    to be decided again (`threshold_sweep`)."""
     from sasirangan.data import turn_hue
     from sasirangan.views import WHOLE
 
@@ -182,30 +182,56 @@ def probe_floor(predictor, card, model_dir, test_features: list, seed: int) -> N
         print(f"  trained on pictures {name:26s} {figures}")
 
 
-def confidence_sweep(predictor, card, model_dir, folder: Path, frames: dict[str, list]) -> None:
-    """What the confidence threshold alone changes: the frames answered above (`frames`:
-    {"val" | "test": camera_answers' `kept`}) and the other-motif photos, decided again at each
-    threshold (the cloth score and quality checks unchanged). The choice sets are the
-    validation-region frames and the other-motif photos the model was given; the test-region
-    frames and the held-out other-motif photos are for reading only."""
+CONFIDENT_GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # the best motif's calibrated probability, from which it is named
+CEILING_GRID = (1.0, 0.2, 0.1, 0.05, 0.02, 0.01)  # the most the unknown class may have meanwhile (1: no limit)
+
+
+def threshold_sweep(predictor, card, model_dir, datasets: Path, frames: dict[str, list]) -> None:
+    """What the two thresholds change: the frames answered above (`frames`: {"val" | "test":
+    camera_answers' `kept`}) and the other-motif photos, decided again for each pair of the
+    confidence threshold and the ceiling on the unknown class's probability (the cloth score
+    and quality checks unchanged). The choice sets are the validation-region frames and the
+    other-motif photos the model was given: the pair chosen names none of those photos, then
+    the most validation frames (ties: the higher threshold, then the lower ceiling). The
+    test-region frames and the held-out photos are for reading only."""
     from sasirangan.data import load_image
 
-    photos = {part: [(predictor.outputs(rgb), rgb) for rgb in map(load_image, paths)]
-              for part, paths in source_sets(card, model_dir, folder).items()}
-    chosen = predictor.confident
-    print("\nThe confidence threshold alone (frames named right; other-motif photos named):")
-    for threshold in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
-        predictor.confident = threshold
-        named = {split: sum(answer.verdict == "motif" and answer.label == label for answer, label in
-                            [(predictor.decide(o, picture=frame), label) for o, frame, label in rows])
-                 for split, rows in frames.items()}
-        other = {part: sum(predictor.decide(o, picture=picture).verdict == "motif" for o, picture in rows)
-                 for part, rows in photos.items()}
-        print(f"  from {threshold:.0%}: validation-region frames {named['val']}/{len(frames['val'])}, other-motif photos "
-              f"given {other['trained or calibrated on']}/{len(photos['trained or calibrated on'])}   |   test-region "
-              f"frames {named['test']}/{len(frames['test'])}, other-motif photos held out {other['held out']}/"
-              f"{len(photos['held out'])}")
-    predictor.confident = chosen
+    def outputs_of(folder):
+        return {part: [(predictor.outputs(rgb), rgb) for rgb in map(load_image, paths)]
+                for part, paths in source_sets(card, model_dir, folder).items()}
+
+    photos = outputs_of(datasets / "sasirangan" / "other_motifs")
+    kept = predictor.confident, predictor.unknown_ceiling
+    print("\nThe confidence threshold and the ceiling on the unknown class (frames named right; other-motif photos "
+          "named):")
+    rows = []
+    for confident in CONFIDENT_GRID:
+        for ceiling in CEILING_GRID:
+            if ceiling < 1 and ceiling >= 1 - confident:  # the best motif's share already keeps the unknown class under it
+                continue
+            predictor.confident, predictor.unknown_ceiling = confident, ceiling
+            named = {split: sum(answer.verdict == "motif" and answer.label == label for answer, label in
+                                [(predictor.decide(o, picture=frame), label) for o, frame, label in answers])
+                     for split, answers in frames.items()}
+            other = {part: sum(predictor.decide(o, picture=picture).verdict == "motif" for o, picture in answers)
+                     for part, answers in photos.items()}
+            rows.append((confident, ceiling, named, other))
+            print(f"  from {confident:.0%}, unknown up to {ceiling:4.0%}: validation-region frames {named['val']}/"
+                  f"{len(frames['val'])}, other-motif photos given {other['trained or calibrated on']}/"
+                  f"{len(photos['trained or calibrated on'])}   |   test-region frames {named['test']}/{len(frames['test'])}, "
+                  f"other-motif photos held out {other['held out']}/{len(photos['held out'])}")
+    allowed = [row for row in rows if row[3]["trained or calibrated on"] == 0] or rows
+    confident, ceiling, named, other = max(allowed, key=lambda row: (row[2]["val"], row[0], -row[1]))
+    predictor.confident, predictor.unknown_ceiling = confident, ceiling
+    print(f"Chosen on the choice sets: from {confident:.0%} with the unknown class up to {ceiling:.0%} "
+          f"(sasirangan calibrate MODEL --confident {confident} --unknown-ceiling {ceiling}); read after: test-region "
+          f"frames named right {wilson(named['test'], len(frames['test']))}, other-motif photos held out not named "
+          f"{wilson(len(photos['held out']) - other['held out'], len(photos['held out']))}")
+    for name, goal in (("not_textile", "not_motif"), ("batik10", "not a motif name")):
+        answers = [predictor.decide(o, picture=picture) for o, picture in outputs_of(datasets / name)["held out"]]
+        hits = sum(a.verdict == "not_motif" if goal == "not_motif" else a.verdict != "motif" for a in answers)
+        print(f"  ... {name} held out ({goal}): {wilson(hits, len(answers))}")
+    predictor.confident, predictor.unknown_ceiling = kept
 
 
 def source_sets(card, model_dir, folder: Path) -> dict[str, list[Path]]:
@@ -231,7 +257,8 @@ def main():
     parser.add_argument("--probe", action="store_true",
                         help="also fit the frozen-feature probe (the floor) and judge it on the same test frames")
     parser.add_argument("--sweep", action="store_true",
-                        help="also decide the same frames and other-motif photos at other confidence thresholds")
+                        help="also decide the same frames and other-motif photos at other confidence thresholds and "
+                             "ceilings on the unknown class, and say which pair the choice sets pick")
     args = parser.parse_args()
     seed_keras_cache()
 
@@ -240,7 +267,8 @@ def main():
     predictor = Predictor(args.model)
     card, model_dir = predictor.card, Path(args.model)
     datasets = args.shared / "datasets"
-    print(f"Model {args.model}: {len(predictor.class_names)} classes; confident from {predictor.confident:.0%}; "
+    print(f"Model {args.model}: {len(predictor.class_names)} classes; confident from {predictor.confident:.0%}, "
+          f"the unknown class up to {predictor.unknown_ceiling:.0%}; "
           f"cloth score {'yes' if predictor.cloth_scorer else 'no'}; views {card.view_spec.count} a picture")
 
     figures, test_features = {}, []
@@ -286,7 +314,7 @@ def main():
                           f"(threshold {predictor.cloth_scorer.threshold_:.2f})")
 
     if args.sweep:
-        confidence_sweep(predictor, card, model_dir, datasets / "sasirangan" / "other_motifs", kept)
+        threshold_sweep(predictor, card, model_dir, datasets, kept)
 
     drawings = sorted((datasets / "sasirangan" / "drawings").glob("*.png"))
     known = [(path, DRAWING_ALIASES.get(path.stem, path.stem)) for path in drawings]
