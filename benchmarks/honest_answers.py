@@ -224,7 +224,7 @@ def threshold_sweep(predictor, card, model_dir, datasets: Path, frames: dict[str
     confident, ceiling, named, other = max(allowed, key=lambda row: (row[2]["val"], row[0], -row[1]))
     predictor.confident, predictor.unknown_ceiling = confident, ceiling
     print(f"Chosen on the choice sets: from {confident:.0%} with the unknown class up to {ceiling:.0%} "
-          f"(sasirangan calibrate MODEL --confident {confident} --unknown-ceiling {ceiling}); read after: test-region "
+          f"(sasirangan calibrate MODEL --thresholds-only --confident {confident} --unknown-ceiling {ceiling}); read after: test-region "
           f"frames named right {wilson(named['test'], len(frames['test']))}, other-motif photos held out not named "
           f"{wilson(len(photos['held out']) - other['held out'], len(photos['held out']))}")
     for name, goal in (("not_textile", "not_motif"), ("batik10", "not a motif name")):
