@@ -14,7 +14,8 @@ frames (averaged as the live app averages them; `webcam.webcam_burst`), the test
 path, the validation regions' webcam views (where thresholds are chosen), and the 12 line
 drawings (the motifs' shapes, a stand-in for book plates: named, and the motif in the top 3).
 
-    python benchmarks/honest_answers.py [--model models/sasirangan_default] [--frames 20] [--seed 0] [--probe] [--sweep]
+    python benchmarks/honest_answers.py [--model models/sasirangan_default] [--frames 20] [--seed 0] [--probe]
+        [--sweep [--choice-dir DIR]]
 """
 
 import argparse
@@ -182,23 +183,26 @@ def probe_floor(predictor, card, model_dir, test_features: list, seed: int) -> N
         print(f"  trained on pictures {name:26s} {figures}")
 
 
+CHOSEN_ON = "kept aside to choose on"  # the --choice-dir photos: never trained on, only choices are made on them
 CONFIDENT_GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # the best motif's calibrated probability, from which it is named
 CEILING_GRID = (1.0, 0.2, 0.1, 0.05, 0.02, 0.01)  # the most the unknown class may have meanwhile (1: no limit)
 
 
-def threshold_sweep(predictor, card, model_dir, datasets: Path, frames: dict[str, list]) -> None:
+def threshold_sweep(predictor, card, model_dir, datasets: Path, frames: dict[str, list],
+                    choice: frozenset = frozenset()) -> None:
     """What the two thresholds change: the frames answered above (`frames`: {"val" | "test":
     camera_answers' `kept`}) and the other-motif photos, decided again for each pair of the
     confidence threshold and the ceiling on the unknown class's probability (the cloth score
     and quality checks unchanged). The choice sets are the validation-region frames and the
-    other-motif photos the model was given: the pair chosen names none of those photos, then
-    the most validation frames (ties: the higher threshold, then the lower ceiling). The
-    test-region frames and the held-out photos are for reading only."""
+    other-motif photos the model was given, and those kept aside to choose on (`choice`, from
+    `--choice-dir`): the pair chosen names none of those photos, then the most validation
+    frames (ties: the higher threshold, then the lower ceiling). The test-region frames and the
+    held-out photos are for reading only."""
     from sasirangan.data import load_image
 
     def outputs_of(folder):
         return {part: [(predictor.outputs(rgb), rgb) for rgb in map(load_image, paths)]
-                for part, paths in source_sets(card, model_dir, folder).items()}
+                for part, paths in source_sets(card, model_dir, folder, choice).items()}
 
     photos = outputs_of(datasets / "sasirangan" / "other_motifs")
     kept = predictor.confident, predictor.unknown_ceiling
@@ -216,11 +220,12 @@ def threshold_sweep(predictor, card, model_dir, datasets: Path, frames: dict[str
             other = {part: sum(predictor.decide(o, picture=picture).verdict == "motif" for o, picture in answers)
                      for part, answers in photos.items()}
             rows.append((confident, ceiling, named, other))
+            aside = f", kept aside {other[CHOSEN_ON]}/{len(photos[CHOSEN_ON])}" if CHOSEN_ON in photos else ""
             print(f"  from {confident:.0%}, unknown up to {ceiling:4.0%}: validation-region frames {named['val']}/"
                   f"{len(frames['val'])}, other-motif photos given {other['trained or calibrated on']}/"
-                  f"{len(photos['trained or calibrated on'])}   |   test-region frames {named['test']}/{len(frames['test'])}, "
-                  f"other-motif photos held out {other['held out']}/{len(photos['held out'])}")
-    allowed = [row for row in rows if row[3]["trained or calibrated on"] == 0] or rows
+                  f"{len(photos['trained or calibrated on'])}{aside}   |   test-region frames {named['test']}/"
+                  f"{len(frames['test'])}, other-motif photos held out {other['held out']}/{len(photos['held out'])}")
+    allowed = [row for row in rows if row[3]["trained or calibrated on"] + row[3].get(CHOSEN_ON, 0) == 0] or rows
     confident, ceiling, named, other = max(allowed, key=lambda row: (row[2]["val"], row[0], -row[1]))
     predictor.confident, predictor.unknown_ceiling = confident, ceiling
     print(f"Chosen on the choice sets: from {confident:.0%} with the unknown class up to {ceiling:.0%} "
@@ -229,21 +234,26 @@ def threshold_sweep(predictor, card, model_dir, datasets: Path, frames: dict[str
           f"{wilson(len(photos['held out']) - other['held out'], len(photos['held out']))}")
     for name, goal in (("not_textile", "not_motif"), ("batik10", "not a motif name")):
         answers = [predictor.decide(o, picture=picture) for o, picture in outputs_of(datasets / name)["held out"]]
+        if not answers:
+            continue
         hits = sum(a.verdict == "not_motif" if goal == "not_motif" else a.verdict != "motif" for a in answers)
         print(f"  ... {name} held out ({goal}): {wilson(hits, len(answers))}")
     predictor.confident, predictor.unknown_ceiling = kept
 
 
-def source_sets(card, model_dir, folder: Path) -> dict[str, list[Path]]:
-    """A shared folder's pictures, by what the model did with them: trained (train/val) or held out."""
+def source_sets(card, model_dir, folder: Path, choice: frozenset = frozenset()) -> dict[str, list[Path]]:
+    """A shared folder's pictures, by what the model did with them: trained (train/val), kept
+    aside to choose thresholds on (`choice`: resolved paths; never trained on), or held out."""
     seen = {}
     for split in ("train", "val", "test"):
         for sample in card.samples(split, model_dir):
             seen[str(Path(sample.path).resolve())] = split
-    sets = {"trained or calibrated on": [], "held out": []}
+    sets = {"trained or calibrated on": [], **({CHOSEN_ON: []} if choice else {}), "held out": []}
     for path in image_files(folder):
         where = seen.get(str(path.resolve()))
-        sets["trained or calibrated on" if where in ("train", "val") else "held out"].append(path)
+        part = ("trained or calibrated on" if where in ("train", "val") else
+                CHOSEN_ON if str(path.resolve()) in choice else "held out")
+        sets[part].append(path)
     return sets
 
 
@@ -254,6 +264,9 @@ def main():
     parser.add_argument("--bursts", type=int, default=5, help="steady-camera bursts of 5 frames per held-out region")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shared", type=Path, default=SHARED)
+    parser.add_argument("--choice-dir", type=Path, default=None,
+                        help="photos of other-motif cloth the model was never given, kept aside for --sweep to choose "
+                             "thresholds on (they are then not counted as held out)")
     parser.add_argument("--probe", action="store_true",
                         help="also fit the frozen-feature probe (the floor) and judge it on the same test frames")
     parser.add_argument("--sweep", action="store_true",
@@ -261,6 +274,7 @@ def main():
                              "ceilings on the unknown class, and say which pair the choice sets pick")
     args = parser.parse_args()
     seed_keras_cache()
+    choice = frozenset(str(path.resolve()) for path in image_files(args.choice_dir)) if args.choice_dir else frozenset()
 
     from sasirangan.predict import Predictor
 
@@ -302,7 +316,9 @@ def main():
                "batik10": ("not a motif name", datasets / "batik10")}
     for name, (goal, folder) in targets.items():
         print(f"\n{name} ({goal}):")
-        for part, files in source_sets(card, model_dir, folder).items():
+        for part, files in source_sets(card, model_dir, folder, choice).items():
+            if part == CHOSEN_ON and not files:  # the kept-aside photos are of one folder
+                continue
             answers = [predictor.predict(path) for path in files]
             hits = sum(p.verdict == "not_motif" if goal == "not_motif" else p.verdict != "motif" for p in answers)
             print(f"  {part:26s} {wilson(hits, len(answers))}; {verdict_counts(answers)}")
@@ -314,7 +330,7 @@ def main():
                           f"(threshold {predictor.cloth_scorer.threshold_:.2f})")
 
     if args.sweep:
-        threshold_sweep(predictor, card, model_dir, datasets, kept)
+        threshold_sweep(predictor, card, model_dir, datasets, kept, choice)
 
     drawings = sorted((datasets / "sasirangan" / "drawings").glob("*.png"))
     known = [(path, DRAWING_ALIASES.get(path.stem, path.stem)) for path in drawings]
