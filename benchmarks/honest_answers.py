@@ -195,8 +195,8 @@ def threshold_sweep(predictor, card, model_dir, datasets: Path, frames: dict[str
     confidence threshold and the ceiling on the unknown class's probability (the cloth score
     and quality checks unchanged). The choice sets are the validation-region frames and the
     other-motif photos the model was given, and those kept aside to choose on (`choice`, from
-    `--choice-dir`): the pair chosen names none of those photos, then the most validation
-    frames (ties: the higher threshold, then the lower ceiling). The test-region frames and the
+    `--choice-dir`): the pair chosen names the fewest of those photos (none, where a pair can),
+    then the most validation frames (ties: the higher threshold, then the lower ceiling). The test-region frames and the
     held-out photos are for reading only."""
     from sasirangan.data import load_image
 
@@ -225,8 +225,10 @@ def threshold_sweep(predictor, card, model_dir, datasets: Path, frames: dict[str
                   f"{len(frames['val'])}, other-motif photos given {other['trained or calibrated on']}/"
                   f"{len(photos['trained or calibrated on'])}{aside}   |   test-region frames {named['test']}/"
                   f"{len(frames['test'])}, other-motif photos held out {other['held out']}/{len(photos['held out'])}")
-    allowed = [row for row in rows if row[3]["trained or calibrated on"] + row[3].get(CHOSEN_ON, 0) == 0] or rows
-    confident, ceiling, named, other = max(allowed, key=lambda row: (row[2]["val"], row[0], -row[1]))
+    def choice_named(row):
+        return row[3]["trained or calibrated on"] + row[3].get(CHOSEN_ON, 0)
+
+    confident, ceiling, named, other = max(rows, key=lambda row: (-choice_named(row), row[2]["val"], row[0], -row[1]))
     predictor.confident, predictor.unknown_ceiling = confident, ceiling
     print(f"Chosen on the choice sets: from {confident:.0%} with the unknown class up to {ceiling:.0%} "
           f"(sasirangan calibrate MODEL --thresholds-only --confident {confident} --unknown-ceiling {ceiling}); read after: test-region "
