@@ -36,15 +36,18 @@ craftsperson."
 # 16 motifs, one photo each: cut every photo into a 3x3 grid of regions (7 train, 1 val, 1 test)
 # and sample 60 crops per motif inside them. Each training picture is seen as 10 random crops, with
 # random colourways, tilt, slant and blur, and 12 webcam-like frames (sasirangan.webcam) filmed from
-# it at its own resolution, half of them in other colourways. The head reads the backbone's
-# mid-level layer (the default, --features middle).
+# it at its own resolution, magnified 1.5-4.5x, half of them in other colourways. The head reads
+# the backbone's mid-level layer (the default, --features middle). Within "unknown", the three
+# folders of negatives weigh the same (--balance-negatives), so the 17 other-motif photos count
+# as much as the hundreds of batik and non-textile pictures.
 # A motif is named from 90% (chosen on the other-motif photos it was trained on and on webcam-like
-# frames of the validation regions: BENCHMARKS.md, "Honest answers").
+# frames of the validation regions, before those photos were weighted: weighted, the head learns
+# them and they no longer bound a lower threshold; BENCHMARKS.md, "Honest answers").
 sasirangan train "$SHARED/datasets/sasirangan/photos" \
     --out models/sasirangan_default \
     --unknown-dir "$SHARED/datasets/not_textile" \
     --cloth-dir "$SHARED/datasets/batik10" \
     --cloth-dir "$OTHER_MOTIFS_HALF" \
     --samples-per-class 60 --region-grid 3 --hue 1.0 --blur 0.5 --tilt 30 --perspective 0.3 \
-    --camera-passes 12 --confident 0.9 --seed 42 --quiet \
+    --camera-passes 12 --camera-zoom 4.5 --balance-negatives --confident 0.9 --seed 42 --quiet \
     --notes "$NOTES" "$@"
