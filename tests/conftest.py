@@ -51,6 +51,15 @@ def make_tree(root: Path, classes=("stripes", "bands", "checks"), per_class: int
     return root
 
 
+def make_flat_pictures(folder: Path, count: int = 8, size: int = 40) -> Path:
+    """`count` pictures of one flat random colour each: negatives that are not cloth."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        Image.fromarray(np.full((size, size, 3), rng.integers(0, 255, 3), np.uint8)).save(folder / f"flat_{i}.png")
+    return folder
+
+
 @pytest.fixture
 def image_tree(tmp_path):
     """tmp/data/{stripes,bands,checks}/*.png, 12 distinct images per class."""

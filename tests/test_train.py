@@ -60,21 +60,15 @@ def test_train_with_balanced_negatives_end_to_end(tmp_path):
     """`--balance-negatives` trains (phase 1, the refit and the folds) and is kept in the card."""
     import json
 
-    from PIL import Image
-
-    from conftest import make_tree
+    from conftest import make_flat_pictures, make_tree
     from sasirangan.cli import main
 
     data = make_tree(tmp_path / "data", classes=("stripes", "bands"), per_class=8, size=40)
-    cloth = make_tree(tmp_path / "cloth", classes=("checks",), per_class=3, size=40) / "checks"
-    noise = tmp_path / "noise"
-    noise.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(12):
-        Image.fromarray(rng.integers(0, 255, (40, 40, 3), np.uint8)).save(noise / f"noise_{i}.png")
+    cloth = make_tree(tmp_path / "cloth", classes=("checks",), per_class=8, size=40) / "checks"
+    flat = make_flat_pictures(tmp_path / "flat", count=16)  # twice as many as the cloth: they are balanced
     out = tmp_path / "model"
     assert main(["train", str(data), "--out", str(out), "--image-size", "32", "--weights", "none",
                  "--head-epochs", "2", "--crop-passes", "1", "--views-grid", "0", "--batch-size", "8", "--folds", "2",
-                 "--quiet", "--unknown-dir", str(noise), "--cloth-dir", str(cloth), "--balance-negatives"]) == 0
+                 "--quiet", "--unknown-dir", str(flat), "--cloth-dir", str(cloth), "--balance-negatives"]) == 0
     card = json.loads((out / "model_card.json").read_text())
     assert card["config"]["balance_negatives"] is True and card["cross_validation"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import make_tree
+from conftest import make_flat_pictures, make_tree
 from sasirangan.data import Sample
 from sasirangan.verdict import MOTIF, NOT_MOTIF, UNCERTAIN, ClothScorer, cloth_labels, decide_verdict
 
@@ -103,11 +103,7 @@ def test_model_trained_with_cloth_and_non_cloth_answers_with_a_verdict(tmp_path,
 
     data = make_tree(tmp_path / "data", classes=("stripes", "bands"), per_class=8, size=40)
     cloth = make_tree(tmp_path / "cloth", classes=("checks",), per_class=8, size=40) / "checks"
-    flat = tmp_path / "flat"
-    flat.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        Image.fromarray(np.full((40, 40, 3), rng.integers(0, 255, 3), np.uint8)).save(flat / f"flat_{i}.png")
+    flat = make_flat_pictures(tmp_path / "flat")
     out = tmp_path / "model"
     assert main(["train", str(data), "--out", str(out), "--image-size", "32", "--weights", "none",
                  "--head-epochs", "2", "--crop-passes", "1", "--views-grid", "0", "--batch-size", "8", "--quiet",
