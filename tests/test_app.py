@@ -169,6 +169,7 @@ class BrightnessPredictor:
     scorer = None  # no open-set check
     cloth_scorer = None  # no cloth score
     confident = 0.5
+    unknown_ceiling = 1.0  # no ceiling on the unknown class (it has none)
     temperature = 1.0
     views = WHOLE
     enrolment = None  # no catalogue
