@@ -196,8 +196,9 @@ def threshold_sweep(predictor, card, model_dir, datasets: Path, frames: dict[str
     and quality checks unchanged). The choice sets are the validation-region frames and the
     other-motif photos the model was given, and those kept aside to choose on (`choice`, from
     `--choice-dir`): the pair chosen names the fewest of those photos (none, where a pair can),
-    then the most validation frames (ties: the higher threshold, then the lower ceiling). The test-region frames and the
-    held-out photos are for reading only."""
+    then the most validation frames (ties: the higher threshold, then the lower ceiling). The
+    test-region frames and the held-out photos are for reading only. (The photos' outputs are
+    computed again here rather than kept from the targets above: about a minute, in a sweep.)"""
     from sasirangan.data import load_image
 
     def outputs_of(folder):
@@ -225,6 +226,7 @@ def threshold_sweep(predictor, card, model_dir, datasets: Path, frames: dict[str
                   f"{len(frames['val'])}, other-motif photos given {other['trained or calibrated on']}/"
                   f"{len(photos['trained or calibrated on'])}{aside}   |   test-region frames {named['test']}/"
                   f"{len(frames['test'])}, other-motif photos held out {other['held out']}/{len(photos['held out'])}")
+
     def choice_named(row):
         return row[3]["trained or calibrated on"] + row[3].get(CHOSEN_ON, 0)
 
