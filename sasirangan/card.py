@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ OPEN_SET_FILE = "open_set.npz"  # class centres and covariance of the open-set s
 RELIABILITY_FILE = "reliability.png"
 CURVES_FILE = "training_curves.png"
 EVALUATION_DIR = "evaluation"
+OUT_OF_FOLD_FILE = "cloth_out_of_fold.json"  # --cloth-folds: cloth pictures answered by heads that never saw them
 
 # 1: the first cards (whole picture only); 2: backbone key, views, refit, cross-validation;
 # 3: any backbone of the table, its normalisation a sasirangan layer in model.keras; optimizer,
@@ -121,3 +123,27 @@ class ModelCard:
         values.setdefault("classes", list(class_names))
         values.setdefault("input_size", input_size)
         return cls.from_dict(values)
+
+
+def write_out_of_fold(model_dir, logits: dict) -> Path:
+    """Keep `train._cloth_out_of_fold`'s answers in the model folder's evaluation/ (paths
+    relative to the model folder, as the card's split): {path: logits}."""
+    folder = Path(model_dir) / EVALUATION_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    base = Path(model_dir).resolve()
+    rows = {os.path.relpath(Path(path).resolve(), base): [float(v) for v in values] for path, values in logits.items()}
+    path = folder / OUT_OF_FOLD_FILE
+    path.write_text(json.dumps(rows, indent=1))
+    return path
+
+
+def read_out_of_fold(model_dir) -> dict:
+    """{resolved picture path: logits (np.ndarray)} written by `write_out_of_fold`; {} if none."""
+    import numpy as np
+
+    path = Path(model_dir) / EVALUATION_DIR / OUT_OF_FOLD_FILE
+    if not path.is_file():
+        return {}
+    base = Path(model_dir).resolve()
+    return {os.path.normpath(base / name): np.asarray(values, np.float32)
+            for name, values in json.loads(path.read_text()).items()}

@@ -43,6 +43,8 @@ class TrainConfig:
     weight_decay: float = 1e-3  # L2 penalty on the head's weights
     refit: bool = True  # after choosing epochs on validation, retrain on train + validation for the saved model
     folds: int = 0  # >1: also report K-fold cross-validated accuracy of phase 1 on train + validation
+    cloth_folds: int = 0  # >1: also fit the head K times without a K-th of the --cloth-dir pictures, and keep their
+    # answers (evaluation/cloth_out_of_fold.json): what the head makes of cloth it never learnt, to choose thresholds on
     patience: int = 5  # EarlyStopping patience in epochs (ReduceLROnPlateau uses half of it)
     augment: bool = True  # random rotation, flip, zoom, brightness, contrast on training images
     tilt: float = 20.0  # training pictures are turned at random by up to this many degrees
@@ -127,6 +129,10 @@ class TrainConfig:
             problems.append(f"weight_decay must be 0 or more. Received: weight_decay={self.weight_decay}.")
         if self.folds == 1 or self.folds < 0:
             problems.append(f"folds must be 0 (off) or at least 2. Received: folds={self.folds}.")
+        if self.cloth_folds == 1 or self.cloth_folds < 0:
+            problems.append(f"cloth_folds must be 0 (off) or at least 2. Received: cloth_folds={self.cloth_folds}.")
+        if self.cloth_folds > 1 and not self.cloth_dirs:
+            problems.append("cloth_folds answers the --cloth-dir pictures out of fold: give at least one --cloth-dir.")
         if self.open_set_method not in METHODS:
             problems.append(f"open_set_method must be one of {', '.join(METHODS)}. Received: open_set_method={self.open_set_method!r}.")
         if not 0 < self.confident < 1:

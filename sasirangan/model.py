@@ -138,16 +138,17 @@ def head_layers(model) -> list:
     return [model.get_layer(name) for name in names if name in present]
 
 
-def head_model(model):
-    """Pooled features -> logits, sharing the model's head layers: phase 1 trains this on
-    features computed once, instead of running the frozen backbone every epoch."""
+def head_model(model, probabilities: bool = True):
+    """Pooled features -> class probabilities (or the logits before them), sharing the model's
+    head layers: phase 1 trains this on features computed once, instead of running the frozen
+    backbone every epoch."""
     import keras
 
     features = keras.Input((model.get_layer("pooler").output.shape[-1],), name="features")
     x = features
     for layer in head_layers(model):
         x = layer(x)
-    return keras.Model(features, model.get_layer("predictions")(x), name="head")
+    return keras.Model(features, model.get_layer("predictions")(x) if probabilities else x, name="head")
 
 
 def feature_model(model):

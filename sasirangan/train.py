@@ -25,7 +25,7 @@ from .config import UNKNOWN_CLASS, TrainConfig
 from .backbones import get_backbone
 from .data import SPLITS, Sample, make_dataset, scan_folder, split_samples
 from .evaluate import evaluate_samples, summary_of
-from .card import CURVES_FILE, ModelCard
+from .card import CURVES_FILE, ModelCard, write_out_of_fold
 from .checkpoints import RunCheckpoint, TrainingInterrupted
 from .model import build_model, feature_model, head_backbone_layers, head_layers, head_model, save_model_folder
 from .optimizers import make_optimizer, steps
@@ -206,6 +206,8 @@ def _train_steps(scan, conflicts, splits, out_dir: Path, config: TrainConfig, ru
         _refit(model, features, splits, fitted, class_names, config, say)
         card.refit = {"on": ["train", "val"], "head_epochs": fitted["head_epochs"],
                       "note": "temperature and unknown threshold were fitted on validation before the refit"}
+    if config.cloth_folds > 1 and config.cloth_dirs:
+        write_out_of_fold(out_dir, _cloth_out_of_fold(model, features, splits, fitted, class_names, config, say))
     card.training_seconds = round(time.time() - started, 1)
     save_model_folder(model, class_names, card, out_dir)
     say("Evaluating on the test split ...")
@@ -463,6 +465,53 @@ def _refit(model, features, splits, fitted: dict, class_names, config: TrainConf
     say(f"Refit: the head on train + validation ({len(x)} crops and views, {fitted['head_epochs']} epochs) for the saved model")
     _reset_head(model, fitted)
     _fit_head(model, x, y, config, row_weights, epochs=fitted["head_epochs"])
+
+
+def _cloth_out_of_fold(model, features, splits, fitted: dict, class_names, config: TrainConfig, say) -> dict:
+    """Logits of every --cloth-dir picture of train + validation from a head that never saw it.
+
+    The head is fitted `config.cloth_folds` times as the refit is (train + validation, the
+    same epochs), each time without a K-th of those pictures (a K-th of each folder), and
+    answers the pictures it went without from their evaluation views, averaged as
+    `views.average_outputs` averages them. The saved head has learnt these pictures, so only
+    these answers say what it makes of cloth of other motifs when choosing the thresholds
+    (benchmarks/honest_answers.py --sweep). The model's weights are as before afterwards.
+
+    Returns {picture path: averaged logits}.
+    """
+    pictures = splits["train"] + splits["val"]
+    folders = _negative_folders(pictures, config)
+    rng = np.random.default_rng(config.split_random_state)
+    fold_of = {}
+    for folder in sorted({str(f) for f in config.cloth_dirs}):
+        members = [i for i, owner in enumerate(folders) if owner == folder]
+        rng.shuffle(members)
+        fold_of.update({index: position % config.cloth_folds for position, index in enumerate(members)})
+    if not fold_of:
+        return {}
+    x = np.concatenate([features["train"][0], features["val"][0]])
+    y = np.concatenate([features["train"][1], features["val"][1]])
+    owners = np.concatenate([features["train"][2], features["val"][2] + len(splits["train"])])
+    count = config.views.count  # each split's rows end with every picture's evaluation views, in order
+    views = np.concatenate([features[split][0][-len(splits[split]) * count:].reshape(len(splits[split]), count, -1)
+                            for split in ("train", "val")])
+    kept_weights = model.get_weights()
+    head = head_model(model, probabilities=False)
+    logits = {}
+    for fold in range(config.cloth_folds):
+        held = np.array([index for index, k in fold_of.items() if k == fold])
+        if not len(held):
+            continue
+        say(f"Out-of-fold answers for cloth pictures: fold {fold + 1}/{config.cloth_folds}, "
+            f"the head fitted without {len(held)} of them")
+        rows = ~np.isin(owners, held)
+        _reset_head(model, fitted)
+        _fit_head(model, x[rows], y[rows], config,
+                  _row_weights(y[rows], owners[rows], pictures, class_names, config), epochs=fitted["head_epochs"])
+        answers = head.predict(views[held].reshape(len(held) * count, -1), verbose=0).reshape(len(held), count, -1)
+        logits.update({pictures[index].path: answer.mean(axis=0) for index, answer in zip(held, answers)})
+    model.set_weights(kept_weights)
+    return logits
 
 
 def _reset_head(model, fitted: dict) -> None:

@@ -40,6 +40,8 @@ def test_average_outputs_averages_logits_then_takes_the_softmax():
 
 @pytest.mark.parametrize("changes,match", [
     ({"folds": 1}, "folds must be 0"),
+    ({"cloth_folds": 1, "cloth_dirs": ["cloth"]}, "cloth_folds must be 0"),
+    ({"cloth_folds": 5}, "cloth_folds answers the --cloth-dir pictures out of fold: give at least one --cloth-dir"),
     ({"features": "bottom"}, "features must be one of middle, top"),
     ({"backbone": "mobilenet_v9"}, "backbone must be one of mobilenet_v2"),
     ({"open_set_method": "mahalanobos"}, "open_set_method must be one of"),
