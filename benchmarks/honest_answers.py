@@ -183,6 +183,7 @@ def probe_floor(predictor, card, model_dir, test_features: list, seed: int) -> N
         print(f"  trained on pictures {name:26s} {figures}")
 
 
+GIVEN = "trained or calibrated on"  # pictures of the card's train and val splits
 CHOSEN_ON = "kept aside to choose on"  # the --choice-dir photos: never trained on, only choices are made on them
 CONFIDENT_GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # the best motif's calibrated probability, from which it is named
 CEILING_GRID = (1.0, 0.2, 0.1, 0.05, 0.02, 0.01)  # the most the unknown class may have meanwhile (1: no limit)
@@ -197,18 +198,35 @@ def threshold_sweep(predictor, card, model_dir, datasets: Path, frames: dict[str
     other-motif photos the model was given, and those kept aside to choose on (`choice`, from
     `--choice-dir`): the pair chosen names the fewest of those photos (none, where a pair can),
     then the most validation frames (ties: the higher threshold, then the lower ceiling). The
-    test-region frames and the held-out photos are for reading only. (The photos' outputs are
-    computed again here rather than kept from the targets above: about a minute, in a sweep.)"""
+    test-region frames and the held-out photos are for reading only. A model trained with
+    `--cloth-folds` answers the given photos as heads that never saw them did
+    (`card.read_out_of_fold`): the saved head has learnt them, and would name none at any pair.
+    (The photos' outputs are computed again here rather than kept from the targets above: about
+    a minute, in a sweep.)"""
+    from sasirangan.calibrate import softmax
+    from sasirangan.card import read_out_of_fold
     from sasirangan.data import load_image
 
+    out_of_fold = read_out_of_fold(model_dir)
+
     def outputs_of(folder):
-        return {part: [(predictor.outputs(rgb), rgb) for rgb in map(load_image, paths)]
-                for part, paths in source_sets(card, model_dir, folder, choice).items()}
+        sets = {}
+        for part, paths in source_sets(card, model_dir, folder, choice).items():
+            sets[part] = []
+            for path in paths:
+                rgb, logits = load_image(path), out_of_fold.get(str(path.resolve())) if part == GIVEN else None
+                outputs = predictor.outputs(rgb)
+                if logits is not None:
+                    outputs = {**outputs, "logits": logits, "probabilities": softmax(logits).astype(np.float32)}
+                sets[part].append((outputs, rgb))
+        return sets
 
     photos = outputs_of(datasets / "sasirangan" / "other_motifs")
+    given = [str(p.resolve()) for p in source_sets(card, model_dir, datasets / "sasirangan" / "other_motifs")[GIVEN]]
+    answered = sum(path in out_of_fold for path in given)
     kept = predictor.confident, predictor.unknown_ceiling
     print("\nThe confidence threshold and the ceiling on the unknown class (frames named right; other-motif photos "
-          "named):")
+          "named" + (f"; {answered} of the {len(given)} given photos answered out of fold" if answered else "") + "):")
     rows = []
     for confident in CONFIDENT_GRID:
         for ceiling in CEILING_GRID:
@@ -223,12 +241,12 @@ def threshold_sweep(predictor, card, model_dir, datasets: Path, frames: dict[str
             rows.append((confident, ceiling, named, other))
             aside = f", kept aside {other[CHOSEN_ON]}/{len(photos[CHOSEN_ON])}" if CHOSEN_ON in photos else ""
             print(f"  from {confident:.0%}, unknown up to {ceiling:4.0%}: validation-region frames {named['val']}/"
-                  f"{len(frames['val'])}, other-motif photos given {other['trained or calibrated on']}/"
-                  f"{len(photos['trained or calibrated on'])}{aside}   |   test-region frames {named['test']}/"
+                  f"{len(frames['val'])}, other-motif photos given {other[GIVEN]}/"
+                  f"{len(photos[GIVEN])}{aside}   |   test-region frames {named['test']}/"
                   f"{len(frames['test'])}, other-motif photos held out {other['held out']}/{len(photos['held out'])}")
 
     def choice_named(row):
-        return row[3]["trained or calibrated on"] + row[3].get(CHOSEN_ON, 0)
+        return row[3][GIVEN] + row[3].get(CHOSEN_ON, 0)
 
     confident, ceiling, named, other = max(rows, key=lambda row: (-choice_named(row), row[2]["val"], row[0], -row[1]))
     predictor.confident, predictor.unknown_ceiling = confident, ceiling
@@ -252,10 +270,10 @@ def source_sets(card, model_dir, folder: Path, choice: frozenset = frozenset()) 
     for split in ("train", "val", "test"):
         for sample in card.samples(split, model_dir):
             seen[str(Path(sample.path).resolve())] = split
-    sets = {"trained or calibrated on": [], **({CHOSEN_ON: []} if choice else {}), "held out": []}
+    sets = {GIVEN: [], **({CHOSEN_ON: []} if choice else {}), "held out": []}
     for path in image_files(folder):
         where = seen.get(str(path.resolve()))
-        part = ("trained or calibrated on" if where in ("train", "val") else
+        part = (GIVEN if where in ("train", "val") else
                 CHOSEN_ON if str(path.resolve()) in choice else "held out")
         sets[part].append(path)
     return sets
