@@ -1,6 +1,7 @@
 """The bundled model's three kinds of answer on real pictures from ../shared."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,8 +28,18 @@ def _held_out(predictor, folder: str) -> list[str]:
 
 
 def test_card_holds_the_verdict_thresholds(predictor):
-    assert predictor.cloth_scorer is not None and predictor.confident == pytest.approx(0.9)
+    assert predictor.cloth_scorer is not None
+    assert (predictor.confident, predictor.unknown_ceiling) == (pytest.approx(0.5), pytest.approx(0.02))
     assert predictor.card.config["cloth_dirs"] and predictor.card.config["camera_passes"] > 0
+
+
+def test_card_keeps_the_out_of_fold_answers_the_thresholds_were_chosen_on(predictor):
+    from sasirangan.card import read_out_of_fold
+
+    answers = read_out_of_fold(MODEL)
+    other_motifs = [path for path in answers if "/other_motifs/" in path]
+    assert len(other_motifs) == 15 and all(len(answers[path]) == len(predictor.class_names) for path in other_motifs)
+    assert all(Path(path).is_file() for path in other_motifs)
 
 
 def test_a_ceiling_on_the_unknown_class_holds_back_a_confident_motif_and_says_why(predictor, monkeypatch):
