@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .card import CURVES_FILE, EVALUATION_DIR, TFLITE_FILE
+from .card import CURVES_FILE, EVALUATION_DIR, TFLITE_FILE, read_out_of_fold, write_out_of_fold
 from .config import TrainConfig
 
 HEAD_WEIGHTS = ("standardise", "logits")  # the layers whose weights differ between runs of one recipe
@@ -38,6 +38,19 @@ def average_linear_heads(heads) -> tuple[np.ndarray, np.ndarray]:
     kernel = np.mean([(first_scale / scale)[:, None] * k for mean, scale, k, b in heads], axis=0)
     bias = np.mean([b + ((first_mean - mean) / scale) @ k for mean, scale, k, b in heads], axis=0)
     return kernel, bias
+
+
+def average_out_of_fold(model_dirs, temperatures) -> dict:
+    """The runs' out-of-fold answers on their cloth pictures (`train --cloth-folds`), averaged as
+    their heads are: the mean of each run's logits divided by its own temperature. Each run's
+    answer on a picture came from a head fitted without it, so their mean did too, and the
+    averaged model's thresholds can be chosen on it as on one run's. {} unless every run has
+    answers for the same pictures."""
+    answers = [read_out_of_fold(model_dir) for model_dir in model_dirs]
+    if not answers[0] or any(set(run) != set(answers[0]) for run in answers[1:]):
+        return {}
+    return {path: np.mean([run[path] / temperature for run, temperature in zip(answers, temperatures)], axis=0)
+            for path in answers[0]}
 
 
 def _backbone_weights(model) -> list[np.ndarray]:
@@ -79,8 +92,9 @@ def average_models(model_dirs, out_dir, verbose: bool = True) -> Path:
     The models must be one recipe trained on one split with other seeds. The new model is
     calibrated as training calibrates (`calibrate.calibrate_model_folder`), except its
     temperature: the heads' logits are each divided by their own temperature, fitted on the
-    validation split before their refit, so the average needs none (temperature 1). Then the
-    report is made on the test split.
+    validation split before their refit, so the average needs none (temperature 1). Their
+    out-of-fold answers on cloth pictures, where every run has them, are averaged the same way
+    (`average_out_of_fold`). Then the report is made on the test split.
 
     Raises:
         ValueError: fewer than two models, models that differ in more than their heads, or an
@@ -99,6 +113,7 @@ def average_models(model_dirs, out_dir, verbose: bool = True) -> Path:
     _check_alike(loaded, model_dirs)
     model, class_names, card = loaded[0]
     kernel, bias = average_linear_heads([_linear_head(m, c.temperature) for m, _, c in loaded])
+    out_of_fold = average_out_of_fold(model_dirs, [c.temperature for _, _, c in loaded])
     model.get_layer("logits").set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
 
     card.split = {name: [sample.to_json(out_dir) for sample in samples]
@@ -113,6 +128,8 @@ def average_models(model_dirs, out_dir, verbose: bool = True) -> Path:
         calibrate_model_folder(out_dir, card.config.get("open_set_method", TrainConfig.open_set_method),
                                card.config.get("target_accept", TrainConfig.target_accept), card.config.get("confident"),
                                loaded=(model, class_names, card), verbose=False, temperature=1.0)
+        if out_of_fold:
+            write_out_of_fold(out_dir, out_of_fold)
     except BaseException:  # no half-written model folder left behind
         shutil.rmtree(out_dir, ignore_errors=True)
         raise

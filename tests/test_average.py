@@ -7,6 +7,7 @@ import numpy as np
 
 from sasirangan.average import average_linear_heads
 from sasirangan.calibrate import softmax
+from sasirangan.card import read_out_of_fold, write_out_of_fold
 from sasirangan.cli import main
 from sasirangan.model import load_model_folder, save_model_folder, serving_model
 
@@ -62,6 +63,30 @@ def test_average_serves_the_mean_of_the_calibrated_answers(trained_model_dir, tm
     card = json.loads((tmp_path / "mean" / "model_card.json").read_text())
     assert card["averaged_from"] == [str(trained_model_dir), str(other)]
     assert (tmp_path / "mean" / "evaluation").is_dir()  # reported on the test split, like a trained model
+
+
+def test_average_keeps_the_runs_out_of_fold_answers_averaged_as_their_heads(trained_model_dir, tmp_path, capsys):
+    """`train --cloth-folds` answers: each run's logits over its own temperature, averaged; where
+    one run lacks them, the average has none rather than one run's passed off as the mean."""
+    other = _another_seed(trained_model_dir, tmp_path / "other", seed=1)
+    first_dir = _save_elsewhere(*load_model_folder(trained_model_dir), trained_model_dir, tmp_path / "first")
+    pictures = [str(tmp_path / "cloth_a.jpg"), str(tmp_path / "cloth_b.jpg")]
+    first = {pictures[0]: [2.0, 0.0, -1.0], pictures[1]: [0.0, 1.0, 3.0]}
+    second = {pictures[0]: [0.0, 1.7, 1.7], pictures[1]: [3.4, 0.0, 0.0]}
+    write_out_of_fold(first_dir, first)
+    write_out_of_fold(other, second)
+    t_first, t_second = (load_model_folder(d)[2].temperature for d in (first_dir, other))
+    assert t_second == 1.7 and t_first != t_second
+    assert main(["average", str(first_dir), str(other), "--out", str(tmp_path / "mean")]) == 0, capsys.readouterr().err
+    averaged = read_out_of_fold(tmp_path / "mean")
+    assert sorted(averaged) == sorted(pictures)
+    for path in pictures:
+        expected = (np.array(first[path]) / t_first + np.array(second[path]) / t_second) / 2
+        np.testing.assert_allclose(averaged[path], expected, atol=1e-5)
+
+    (other / "evaluation" / "cloth_out_of_fold.json").unlink()
+    assert main(["average", str(first_dir), str(other), "--out", str(tmp_path / "partial")]) == 0
+    assert read_out_of_fold(tmp_path / "partial") == {}
 
 
 def test_average_refuses_models_that_differ_in_more_than_their_heads(trained_model_dir, tmp_path, capsys):
