@@ -50,7 +50,8 @@ NO_DESCRIPTION = {"id": "Belum ada deskripsi.", "en": "No description yet."}
 NOT_SURE = "Not sure which motif"
 NOT_A_MOTIF = "Not a motif"
 PROBLEM_TITLES = {"too_dark": "Too dark to tell", "too_bright": "Too bright to tell",
-                  "too_blurry": "Too blurry to tell", "too_small": "Cloth too small in the picture"}
+                  "too_blurry": "Too blurry to tell", "too_small": "Cloth too small in the picture",
+                  "no_pattern": "No pattern in view"}
 UNREADABLE = "That file is not a picture the app can read"
 
 log = logging.getLogger(__name__)

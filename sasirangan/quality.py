@@ -1,4 +1,4 @@
-"""Say when the picture itself is the problem: too dark, blown out, blurred, or the cloth too small.
+"""Say when the picture itself is the problem: too dark, blown out, blurred, plain, or the cloth too small.
 
 A classifier answers on any picture; on a black frame or a blurred smear its answer means nothing,
 and the user learns more from "too dark: turn on a light" than from "unknown motif". These checks
@@ -26,6 +26,9 @@ THRESHOLDS = {
     "bright_blown_share": 0.6,  # too_bright (blown out): at least this share of the picture is white
     "blur_sharpness": 0.24,  # too_blurry: the sharpest edges rise less than this share of their contrast per pixel
     "small_textured_share": 0.2,  # too_small: less than this share of the frame's tiles shows pattern
+    # no_pattern: the luminance spread (99th minus 1st percentile) is below this: plain cloth, no motif in view.
+    # Chosen by `python benchmarks/plain_cloth.py` on webcam-like frames of the validation regions.
+    "plain_spread": 75.0,
     # How the measures are taken (fixed, not swept):
     "blown_level": 250,  # a pixel whose luminance reaches this is blown out
     "edge_contrast_floor": 8.0,  # only edges with at least this local contrast (luminance levels) ...
@@ -43,7 +46,7 @@ EDGE_WINDOW = np.ones((9, 9), np.uint8)  # local contrast is the luminance range
 class QualityProblem:
     """Why the picture cannot be judged, and what the user can do about it."""
 
-    code: str  # "too_dark" | "too_bright" | "too_blurry" | "too_small"
+    code: str  # "too_dark" | "too_bright" | "too_blurry" | "too_small" | "no_pattern"
     message: str  # what is wrong, one short sentence for the user
     advice: str  # what to do, one short sentence
 
@@ -57,6 +60,8 @@ PROBLEMS = {
                                  "Hold the camera still and let it focus on the cloth."),
     "too_small": QualityProblem("too_small", "The cloth fills only a small part of the picture.",
                                 "Move closer so the cloth fills the frame."),
+    "no_pattern": QualityProblem("no_pattern", "The picture shows no pattern: plain cloth or an even surface.",
+                                 "Point the camera at the motif itself, or move closer to it."),
 }
 
 
@@ -140,6 +145,15 @@ def judge_exposure_and_focus(measures: dict, limits: dict = THRESHOLDS) -> Quali
         return PROBLEMS["too_bright"]
     if measures["sharpness"] < limits["blur_sharpness"]:
         return PROBLEMS["too_blurry"]
+    return None
+
+
+def judge_pattern(measures: dict, limits: dict = THRESHOLDS) -> QualityProblem | None:
+    """no_pattern when exposure_focus_measures' luminance spread is below the threshold: no dye
+    line or motif edge stands out (a plain band of the cloth, a plain shirt), so any motif named
+    would be a guess. A motif's resist lines are much lighter than the dyed ground."""
+    if measures["brightest"] - measures["darkest"] < limits["plain_spread"]:
+        return PROBLEMS["no_pattern"]
     return None
 
 

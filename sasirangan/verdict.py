@@ -154,18 +154,27 @@ def decide_verdict(top_is_motif: bool, confidence: float, confident: float, open
 def picture_problem(picture: np.ndarray | None, verdict: str):
     """What is wrong with the picture itself (a `quality.QualityProblem`), given the verdict.
 
-    Too dark always wins: nothing can be judged. Overexposed, blurry, and cloth too small
-    in the frame are the explanation only when the picture looks like cloth but no motif is
-    confident: a motif named on a soft webcam frame stands (the model names most of them),
-    and a stamp on white paper, which reads as overexposed, is still not a motif.
+    Too dark always wins: nothing can be judged. No pattern in view (plain cloth; or blown out)
+    stops a motif being named, as any name would be a guess; a plain wall judged not a motif
+    stays so.
+    Overexposed, blurry, and cloth too small in the frame are the explanation only when the
+    picture looks like cloth but no motif is confident: a motif named on a soft webcam frame
+    stands (the model names most of them), and a stamp on white paper, which reads as
+    overexposed, is still not a motif.
     """
-    from .quality import check_coverage, check_exposure_and_focus
+    from .quality import check_coverage, exposure_focus_measures, judge_exposure_and_focus, judge_pattern
 
     if picture is None:
         return None
-    problem = check_exposure_and_focus(picture)
+    measures = exposure_focus_measures(picture)
+    problem = judge_exposure_and_focus(measures)
     if problem is not None and problem.code == "too_dark":
         return problem
+    if verdict == NOT_MOTIF:
+        return None
+    plain = judge_pattern(measures)
+    if plain is not None:  # a blown-out picture has no pattern either: say why
+        return problem if problem is not None and problem.code == "too_bright" else plain
     if verdict != UNCERTAIN:
         return None
     return problem or check_coverage(picture)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import SHARED, requires_shared
-from sasirangan.quality import PROBLEMS, QualityProblem, check_coverage, check_exposure_and_focus
+from sasirangan.quality import (PROBLEMS, THRESHOLDS, QualityProblem, check_coverage, check_exposure_and_focus,
+                                exposure_focus_measures, judge_pattern)
 
 
 def textured(height=480, width=640, seed=0) -> np.ndarray:
@@ -125,7 +126,7 @@ def test_small_pattern_in_a_wide_frame_is_too_small():
 
 
 def test_problems_tell_what_is_wrong_and_what_to_do():
-    assert set(PROBLEMS) == {"too_dark", "too_bright", "too_blurry", "too_small"}
+    assert set(PROBLEMS) == {"too_dark", "too_bright", "too_blurry", "too_small", "no_pattern"}
     for name, problem in PROBLEMS.items():
         assert isinstance(problem, QualityProblem) and problem.code == name
         assert problem.message.endswith(".") and problem.advice.endswith(".")
@@ -143,3 +144,43 @@ def test_original_sasirangan_photos_pass_all_checks():
     flagged = {p.name: code(check_exposure_and_focus(rgb)) or code(check_coverage(rgb))
                for p in photos for rgb in [load_image(p)]}
     assert {name: c for name, c in flagged.items() if c} == {}
+
+
+def plain_cloth(height=480, width=640, colour=(35, 30, 40), seed=0) -> np.ndarray:
+    """Dyed cloth with no motif in view: one colour, a soft fold of shading, camera grain."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    fold = 12 * np.sin(x / width * 3 + y / height)  # a gentle fold: +-12 levels
+    pixels = np.asarray(colour, np.float32) + fold[..., None] + rng.normal(0, 3, (height, width, 3))
+    return np.clip(pixels, 0, 255).astype(np.uint8)
+
+
+def resist_lines(height=480, width=640, seed=0) -> np.ndarray:
+    """The same dark cloth with a motif's pale resist lines (tied and dyed: the lines stay light)."""
+    picture = plain_cloth(height, width, seed=seed)
+    y, x = np.mgrid[0:height, 0:width]
+    lines = np.abs(np.sin(x / 40 + 2 * np.sin(y / 60))) < 0.15  # wavy lines, as in Ular Lidi
+    picture[lines] = (200, 190, 210)
+    return picture
+
+
+@pytest.mark.parametrize("colour", [(35, 30, 40), (150, 20, 30), (20, 30, 120)])
+def test_plain_cloth_shows_no_pattern(colour):
+    picture = plain_cloth(colour=colour)
+    assert code(judge_pattern(exposure_focus_measures(picture))) == "no_pattern"
+    assert check_exposure_and_focus(picture) is None or check_exposure_and_focus(picture).code != "too_dark"
+
+
+def test_resist_lines_on_the_same_cloth_are_a_pattern():
+    picture = resist_lines()
+    assert judge_pattern(exposure_focus_measures(picture)) is None
+    # at half the lines' contrast the pattern still stands out by more than the threshold
+    softened = cv2.GaussianBlur(picture, (0, 0), 2)
+    assert judge_pattern(exposure_focus_measures(softened)) is None
+
+
+def test_pattern_threshold_is_read_from_the_limits():
+    measures = exposure_focus_measures(resist_lines())
+    spread = measures["brightest"] - measures["darkest"]
+    assert code(judge_pattern(measures, {**THRESHOLDS, "plain_spread": spread + 1})) == "no_pattern"
+    assert judge_pattern(measures, {**THRESHOLDS, "plain_spread": spread}) is None

@@ -134,11 +134,25 @@ def test_picture_problem_depends_on_the_verdict():
     dark = (sharp * 0.05).astype(np.uint8)
     blown = np.full_like(sharp, 255)
     small = np.full_like(sharp, 128)
-    small[100:140, 140:180] = sharp[:40, :40]
+    small[80:160, 120:200] = sharp[:80, :80]  # 8% of the frame: its pattern shows, but small
     assert picture_problem(sharp, UNCERTAIN) is None and picture_problem(None, UNCERTAIN) is None
     assert all(picture_problem(dark, verdict).code == "too_dark" for verdict in (MOTIF, UNCERTAIN, NOT_MOTIF))
     assert picture_problem(blown, UNCERTAIN).code == "too_bright"
-    assert picture_problem(blown, MOTIF) is None  # a motif named stands
+    assert picture_problem(blown, MOTIF).code == "too_bright"  # all white: no pattern, so no motif, said as why
     assert picture_problem(blown, NOT_MOTIF) is None  # a stamp on white paper is still not a motif
     assert picture_problem(small, UNCERTAIN).code == "too_small"
     assert picture_problem(small, MOTIF) is None and picture_problem(small, NOT_MOTIF) is None
+
+
+def test_plain_cloth_never_gets_a_motif_name():
+    """A camera over a plain band of the cloth (or a plain shirt) shows no motif: whatever the
+    model makes of it, the answer is "no pattern in view", except that a plain wall judged not a
+    motif stays "not a motif"."""
+    from sasirangan.verdict import picture_problem
+
+    rng = np.random.default_rng(0)
+    plain_red = np.array([150, 20, 30]) + rng.normal(0, 3, (240, 320, 3))
+    plain = np.clip(plain_red, 0, 255).astype(np.uint8)
+    assert picture_problem(plain, MOTIF).code == "no_pattern"
+    assert picture_problem(plain, UNCERTAIN).code == "no_pattern"
+    assert picture_problem(plain, NOT_MOTIF) is None
