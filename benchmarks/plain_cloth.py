@@ -12,7 +12,7 @@ value (steps of 5) at which at most 1% of the frames named right would be flagge
 rule of `quality_checks.py`. Then, for reading only: what it does on the test-region frames, and
 how many whole photos of cloth (the 16, other_motifs, batik10) it would flag.
 
-    python benchmarks/plain_cloth.py                      # the bundled model (about 2 min)
+    python benchmarks/plain_cloth.py                      # the bundled model (about 20 s)
     python benchmarks/plain_cloth.py --model runs/other
 """
 
@@ -32,15 +32,14 @@ MAX_FALSE_ALARM = 0.01
 def frame_rows(predictor, samples, seed: int, count: int = 20) -> list[tuple[str, float]]:
     """(outcome, luminance spread) of each webcam-like frame: outcome is "right", "wrong" (a motif
     named, not this one) or "unnamed", decided without picture checks."""
-    from sasirangan.quality import exposure_focus_measures
+    from sasirangan.quality import exposure_focus_measures, luminance_spread
     from sasirangan.views import WHOLE
 
     rows = []
     for frames, label in region_shots(samples, predictor.card.unknown_class, count, seed):
         answer = predictor.decide(predictor.outputs(frames[0], WHOLE))
         outcome = "unnamed" if answer.verdict != "motif" else "right" if answer.label == label else "wrong"
-        measures = exposure_focus_measures(frames[0])
-        rows.append((outcome, measures["brightest"] - measures["darkest"]))
+        rows.append((outcome, luminance_spread(exposure_focus_measures(frames[0]))))
     return rows
 
 
@@ -57,7 +56,7 @@ def main():
 
     from sasirangan.data import load_image
     from sasirangan.predict import Predictor
-    from sasirangan.quality import THRESHOLDS, exposure_focus_measures
+    from sasirangan.quality import THRESHOLDS, exposure_focus_measures, luminance_spread
 
     predictor = Predictor(args.model)
     card = predictor.card
@@ -81,10 +80,7 @@ def main():
     folders = {"the 16 Sasirangan photos": datasets / "sasirangan" / "photos",
                "other_motifs": datasets / "sasirangan" / "other_motifs", "batik10": datasets / "batik10"}
     for name, folder in folders.items():
-        spreads = []
-        for path in image_files(folder):
-            measures = exposure_focus_measures(load_image(path))
-            spreads.append(measures["brightest"] - measures["darkest"])
+        spreads = [luminance_spread(exposure_focus_measures(load_image(path))) for path in image_files(folder)]
         print(f"  whole photos, {name}: flagged at the module's {THRESHOLDS['plain_spread']:.0f} "
               f"{sum(s < THRESHOLDS['plain_spread'] for s in spreads)}/{len(spreads)}, at the chosen {chosen:.0f} "
               f"{sum(s < chosen for s in spreads)}/{len(spreads)} (lowest spreads "

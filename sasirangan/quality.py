@@ -148,11 +148,16 @@ def judge_exposure_and_focus(measures: dict, limits: dict = THRESHOLDS) -> Quali
     return None
 
 
+def luminance_spread(measures: dict) -> float:
+    """How far the brightest 1% of exposure_focus_measures' picture is from its darkest 1%."""
+    return measures["brightest"] - measures["darkest"]
+
+
 def judge_pattern(measures: dict, limits: dict = THRESHOLDS) -> QualityProblem | None:
     """no_pattern when exposure_focus_measures' luminance spread is below the threshold: no dye
     line or motif edge stands out (a plain band of the cloth, a plain shirt), so any motif named
     would be a guess. A motif's resist lines are much lighter than the dyed ground."""
-    if measures["brightest"] - measures["darkest"] < limits["plain_spread"]:
+    if luminance_spread(measures) < limits["plain_spread"]:
         return PROBLEMS["no_pattern"]
     return None
 

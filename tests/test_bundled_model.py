@@ -92,7 +92,7 @@ def test_plain_cloth_in_view_gets_no_motif_name(predictor):
     """Ular Lidi's test corner is mostly the plain black band under the motif. Webcam-like frames
     of it that show no pattern get a motif from the model alone (Gelombang or Ular Lidi, a guess);
     with the picture, the answer is "no pattern in view" (or too dark), never a motif."""
-    from sasirangan.quality import THRESHOLDS, exposure_focus_measures
+    from sasirangan.quality import THRESHOLDS, exposure_focus_measures, luminance_spread
     from sasirangan.views import WHOLE
     from sasirangan.webcam import held_out_region, webcam_view
 
@@ -100,8 +100,7 @@ def test_plain_cloth_in_view_gets_no_motif_name(predictor):
     rgb, region = load_image(samples[0].path), held_out_region([s.box for s in samples])
     rng = np.random.default_rng(0)
     frames = [webcam_view(rgb, region, rng) for _ in range(40)]
-    spreads = [exposure_focus_measures(f)["brightest"] - exposure_focus_measures(f)["darkest"] for f in frames]
-    plain = [f for f, spread in zip(frames, spreads) if spread < THRESHOLDS["plain_spread"]]
+    plain = [f for f in frames if luminance_spread(exposure_focus_measures(f)) < THRESHOLDS["plain_spread"]]
     guessed = [f for f in plain if predictor.decide(predictor.outputs(f, WHOLE)).verdict == "motif"]
     assert len(guessed) >= 5  # what the check is for
     answers = [predictor.decide(predictor.outputs(f, WHOLE), picture=f) for f in guessed]

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import SHARED, requires_shared
 from sasirangan.quality import (PROBLEMS, THRESHOLDS, QualityProblem, check_coverage, check_exposure_and_focus,
-                                exposure_focus_measures, judge_pattern)
+                                exposure_focus_measures, judge_pattern, luminance_spread)
 
 
 def textured(height=480, width=640, seed=0) -> np.ndarray:
@@ -168,19 +168,19 @@ def resist_lines(height=480, width=640, seed=0) -> np.ndarray:
 def test_plain_cloth_shows_no_pattern(colour):
     picture = plain_cloth(colour=colour)
     assert code(judge_pattern(exposure_focus_measures(picture))) == "no_pattern"
-    assert check_exposure_and_focus(picture) is None or check_exposure_and_focus(picture).code != "too_dark"
+    assert code(check_exposure_and_focus(picture)) != "too_dark"  # dim cloth, but visible
 
 
 def test_resist_lines_on_the_same_cloth_are_a_pattern():
     picture = resist_lines()
     assert judge_pattern(exposure_focus_measures(picture)) is None
-    # at half the lines' contrast the pattern still stands out by more than the threshold
+    # softened as a webcam softens it (Gaussian sigma 2 px), the lines still stand out
     softened = cv2.GaussianBlur(picture, (0, 0), 2)
     assert judge_pattern(exposure_focus_measures(softened)) is None
 
 
 def test_pattern_threshold_is_read_from_the_limits():
     measures = exposure_focus_measures(resist_lines())
-    spread = measures["brightest"] - measures["darkest"]
+    spread = luminance_spread(measures)
     assert code(judge_pattern(measures, {**THRESHOLDS, "plain_spread": spread + 1})) == "no_pattern"
     assert judge_pattern(measures, {**THRESHOLDS, "plain_spread": spread}) is None
