@@ -25,18 +25,24 @@ from honest_answers import ROOT, region_shots, wilson
 LAYERS = ("block_11_expand_relu", "block_12_expand_relu", "block_13_expand_relu", "block_14_expand_relu",
           "block_15_expand_relu", "block_16_project_BN", "out_relu")  # block_13_expand_relu: the table's embedding layer
 FRAMES_PER_PICTURE = 3
+IMAGENET_224 = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"  # in the Keras cache
 
 
 class PooledLayers:
-    """Pooled activations of LAYERS for batches of pictures (one forward pass for all)."""
+    """Pooled activations of LAYERS for batches of pictures (one forward pass for all), the
+    pictures resized to `image_size` (the ImageNet weights are those of 224 px: a convolution's
+    weights do not depend on the picture's size)."""
 
-    def __init__(self):
+    def __init__(self, image_size: int = 224):
         import keras
         import tensorflow as tf
 
+        from sasirangan.backbones import keras_cache
         from sasirangan.model import build_model
 
-        model = build_model(2, 224, "imagenet", features="top")
+        self.image_size = image_size
+        cached = keras_cache() / IMAGENET_224  # else keras fetches the weights of 96..192 px for those sizes
+        model = build_model(2, image_size, str(cached) if cached.exists() else "imagenet", features="top")
         network = model.get_layer("backbone")
         tapped = keras.Model(network.inputs, [network.get_layer(name).output for name in LAYERS])
         normalise = model.get_layer("normalise")
@@ -48,7 +54,7 @@ class PooledLayers:
     def add(self, picture: np.ndarray) -> None:
         from sasirangan.views import WHOLE, image_views
 
-        self.pending.append(image_views(picture, 224, WHOLE)[0])
+        self.pending.append(image_views(picture, self.image_size, WHOLE)[0])
         if len(self.pending) == 64:
             self.flush()
 
