@@ -13,6 +13,7 @@ layer more of the cloth per unit; a larger one more detail.
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -30,8 +31,6 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[224, 192, 160, 288, 320])
     args = parser.parse_args()
     seed_keras_cache()
-    from pathlib import Path
-
     from sasirangan.card import CLASS_NAMES_FILE, ModelCard
 
     model_dir = Path(args.model)
