@@ -6,26 +6,28 @@ cloth: rows of the element at a random scale, light resist lines on a dark dyed 
 `--polarity either`, the other way round half of the time), softened as dye bleeds, with grain;
 half of them then seen as a webcam frame (`webcam.webcam_view`).
 
-The test is the floor's probe (standardised logistic regression on the model's frozen pooled
-features, as `honest_answers.py --probe`), fitted on the model's TRAINING split only (each
-picture and one webcam-like frame of it, as they are and with their colours turned), with and
-without the rendered drawings, and judged top-1 on the webcam-like frames of the VALIDATION
-regions (never the test regions). A third probe is fitted on the rendered drawings alone: does a
-drawing name real cloth at all?
+The test is the floor's probe of `feature_layers.py` and `input_size.py` (standardised logistic
+regression, C = 0.1, on the frozen pooled layer the bundled head reads), fitted on the model's
+TRAINING split only (each picture whole and 3 webcam-like frames of it, as they are and with
+their colours turned), with and without the rendered drawings, and judged on the best motif of
+the webcam-like frames of the VALIDATION regions (never the test regions). A third probe is
+fitted on the rendered drawings alone: does a drawing name real cloth at all?
 
-    python benchmarks/drawings_as_cloth.py                       # about 1 min
+    python benchmarks/drawings_as_cloth.py                       # about 3 min
     python benchmarks/drawings_as_cloth.py --polarity either
 """
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
 
 from _common import SHARED, seed_keras_cache
-from honest_answers import region_shots, wilson
+from feature_layers import PooledLayers, best_motif_right, fit, region_frames, training_rows
+from honest_answers import ROOT, wilson
+from input_size import LAYER
 
-ROOT = Path(__file__).resolve().parents[1]
 DRAWINGS = SHARED / "datasets" / "sasirangan" / "drawings"
 SPELLINGS = {"kembang_tampuk_manggis": "kambang_tampuk_manggis"}  # the drawing's name for the photo's motif
 LABEL_ROW = 330  # the drawings' names are written below this row
@@ -66,71 +68,53 @@ def rendered_cloth(element: np.ndarray, rng: np.random.Generator, polarity: str,
     return np.clip(picture + rng.normal(0, 8, picture.shape), 0, 255).astype(np.uint8)
 
 
-def probe_right(rows, labels, frames, frame_labels) -> np.ndarray:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)).fit(np.stack(rows), labels)
-    return probe.predict(frames) == frame_labels
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(ROOT / "models" / "sasirangan_default"))
+    parser.add_argument("--model", default=str(ROOT / "models" / "sasirangan_default"),
+                        help="the model folder whose split (train/val/test regions) is used")
     parser.add_argument("--per-drawing", type=int, default=40, help="rendered cloth pictures of each drawing")
     parser.add_argument("--polarity", choices=("light", "either"), default="light",
                         help="light resist lines on dark dye (Sasirangan's), or either way round")
-    parser.add_argument("--seed", type=int, default=10)
     args = parser.parse_args()
     seed_keras_cache()
 
-    from sasirangan.data import load_image, turn_hue
-    from sasirangan.predict import Predictor
-    from sasirangan.views import WHOLE
+    from sasirangan.card import CLASS_NAMES_FILE, ModelCard
     from sasirangan.webcam import webcam_view
 
-    predictor = Predictor(args.model)
-    card, model_dir = predictor.card, Path(args.model)
+    model_dir = Path(args.model)
+    class_names = json.loads((model_dir / CLASS_NAMES_FILE).read_text())
+    card = ModelCard.load(model_dir, class_names, None)
+    pooled = PooledLayers()
+    columns = pooled.columns(LAYER)
+    rng = np.random.default_rng(123)
+    rows, labels = training_rows(pooled, card, model_dir, "train", rng)
+    frames, _, frame_labels = region_frames(pooled, card, model_dir, "val", seed=1)
+    rows, frames = rows[:, columns], frames[:, columns]
 
-    def features(picture):
-        return np.ravel(predictor.outputs(picture, WHOLE)["features"])
-
-    rng = np.random.default_rng(args.seed)
-    rows, labels = [], []
-    for sample in card.samples("train", model_dir):
-        rgb = load_image(sample.path)
-        motif = sample.label != card.unknown_class
-        pictures = [sample.view(rgb)] + ([webcam_view(sample.covered(rgb), sample.box, rng)] if motif else [])
-        for picture in pictures:
-            for shown in ([picture, turn_hue(picture, rng)] if motif else [picture]):
-                rows.append(features(shown))
-                labels.append(sample.label)
-
-    drawn_rows, drawn_labels = [], []
+    drawn_labels = []
     for path in sorted(DRAWINGS.glob("*.png")):
         motif = SPELLINGS.get(path.stem, path.stem)
-        if motif not in predictor.class_names:
+        if motif not in class_names:
             continue
         element = motif_element(path)
         for _ in range(args.per_drawing):
             cloth = rendered_cloth(element, rng, args.polarity)
-            drawn_rows.append(features(webcam_view(cloth, (0.0, 0.0, 1.0, 1.0), rng) if rng.random() < 0.5 else cloth))
+            pooled.add(webcam_view(cloth, (0.0, 0.0, 1.0, 1.0), rng) if rng.random() < 0.5 else cloth)
             drawn_labels.append(motif)
+    drawn_rows, drawn_labels = pooled.take()[:, columns], np.array(drawn_labels)
 
-    shots = list(region_shots(card.samples("val", model_dir), card.unknown_class, 20, 0))
-    frames = np.stack([features(frame) for (frame,), _ in shots])
-    frame_labels = np.array([label for _, label in shots])
     has_drawing = np.isin(frame_labels, drawn_labels)
     print(f"{len(labels)} training-split rows; {len(drawn_labels)} rendered drawings of {len(set(drawn_labels))} motifs "
-          f"({args.polarity} lines); {len(frame_labels)} validation-region frames, top-1 of the probe:")
+          f"({args.polarity} lines); {len(frame_labels)} validation-region frames, best motif of the probe:")
     for name, (x, y) in {"training split": (rows, labels),
-                         "training split + drawings": (rows + drawn_rows, labels + drawn_labels)}.items():
-        right = probe_right(x, y, frames, frame_labels)
-        print(f"  {name:26s} all frames {wilson(int(right.sum()), len(right))}; "
-              f"motifs with a drawing {wilson(int(right[has_drawing].sum()), int(has_drawing.sum()))}")
-    right = probe_right(drawn_rows, drawn_labels, frames[has_drawing], frame_labels[has_drawing])
-    print(f"  {'drawings alone':26s} motifs with a drawing {wilson(int(right.sum()), len(right))} "
+                         "training split + drawings": (np.concatenate([rows, drawn_rows]),
+                                                       np.concatenate([labels, drawn_labels]))}.items():
+        probe = fit(x, y)
+        print(f"  {name:26s} all frames {wilson(best_motif_right(probe, frames, frame_labels), len(frame_labels))}; "
+              f"motifs with a drawing "
+              f"{wilson(best_motif_right(probe, frames[has_drawing], frame_labels[has_drawing]), int(has_drawing.sum()))}")
+    alone = best_motif_right(fit(drawn_rows, drawn_labels), frames[has_drawing], frame_labels[has_drawing])
+    print(f"  {'drawings alone':26s} motifs with a drawing {wilson(alone, int(has_drawing.sum()))} "
           f"(chance {1 / len(set(drawn_labels)):.0%})")
 
 
