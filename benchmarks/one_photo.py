@@ -22,7 +22,7 @@ flags, less those about negatives: no unknown class here) on the same teaching p
 Then the probe (middle layer, all the material) taught from 2, 3 and 5 photos of each motif: what
 more photos per motif (the catalogue's confirmed photos, or a user's own folder) would buy.
 
-    python benchmarks/one_photo.py [--draws 5] [--kept] [--recipe [--recipe-draws 3]]
+    python benchmarks/one_photo.py [--draws 5] [--kept] [--recipe [--recipe-draws 3] [--camera-passes N]]
 """
 
 import argparse
@@ -44,7 +44,8 @@ PHOTOS_PER_MOTIF = (2, 3, 5)  # the curve after the one-photo table
 # models/train_default.sh's recipe without its negatives (--unknown-dir, --cloth-dir,
 # --balance-negatives, --cloth-folds): here only the 10 motifs are classes.
 RECIPE_FLAGS = ["--samples-per-class", "60", "--region-grid", "3", "--hue", "1.0", "--blur", "0.5", "--tilt", "30",
-                "--perspective", "0.3", "--camera-passes", "12", "--camera-zoom", "4.5", "--quiet"]
+                "--perspective", "0.3", "--camera-zoom", "4.5", "--quiet"]
+CAMERA_PASSES = 12  # the bundled recipe's webcam-like frames of each training picture
 
 
 def halves(photos: list[Path]) -> tuple[list[Path], list[Path], dict[Path, int]]:
@@ -145,7 +146,7 @@ class Tally:
         return "  ".join(parts)
 
 
-def train_recipe(teaching: dict[str, Path], out: Path, seed: int) -> Path:
+def train_recipe(teaching: dict[str, Path], out: Path, seed: int, camera_passes: int) -> Path:
     """The bundled recipe trained on one photo per motif (symbolic links, never copies)."""
     folder = out / "photos"
     for motif, photo in teaching.items():
@@ -156,7 +157,7 @@ def train_recipe(teaching: dict[str, Path], out: Path, seed: int) -> Path:
     model_dir = out / "model"
     if not (model_dir / "model.keras").is_file():
         subprocess.run([sys.executable, "-m", "sasirangan.cli", "train", str(folder), "--out", str(model_dir),
-                        "--seed", str(seed), *RECIPE_FLAGS], check=True)
+                        "--seed", str(seed), *RECIPE_FLAGS, "--camera-passes", str(camera_passes)], check=True)
     return model_dir
 
 
@@ -188,6 +189,8 @@ def main():
     parser.add_argument("--kept", action="store_true", help="measure on the kept half (once the choices are made)")
     parser.add_argument("--recipe", action="store_true", help="also train the bundled recipe on the first draws")
     parser.add_argument("--recipe-draws", type=int, default=3)
+    parser.add_argument("--camera-passes", type=int, default=CAMERA_PASSES,
+                        help=f"the recipe with this many webcam-like frames of each training picture (bundled: {CAMERA_PASSES})")
     parser.add_argument("--runs", default=str(ROOT / "runs" / "one_photo"), help="where the recipe's models go")
     args = parser.parse_args()
     seed_keras_cache()
@@ -225,7 +228,8 @@ def main():
                 tallies.setdefault(("nearest", layer, material), Tally()).add(
                     *(ranks(s, classes, measured_y[other]) for s in near))
         if args.recipe and draw < args.recipe_draws:
-            model_dir = train_recipe(teaching, Path(args.runs) / f"draw{draw}", seed=42)
+            runs = Path(args.runs) if args.camera_passes == CAMERA_PASSES else Path(f"{args.runs}_passes{args.camera_passes}")
+            model_dir = train_recipe(teaching, runs / f"draw{draw}", seed=42, camera_passes=args.camera_passes)
             photos = [photo for (photo, _), keep in zip(measured, other) if keep]
             recipe_tally.add(*recipe_ranks(model_dir, photos, measured_y[other]))
         print(f"draw {draw}: {int(other.sum())} other photos of the {measured_half} half; teaching "
@@ -238,7 +242,7 @@ def main():
     if recipe_tally.total:
         trained = len(recipe_tally.total)
         print(f"  on the recipe's {trained} draws alone:")
-        print(f"  recipe (sasirangan train)     {recipe_tally.line()}")
+        print(f"  recipe ({args.camera_passes:2d} camera passes)  {recipe_tally.line()}")
         for key in (("probe", "middle", MATERIALS[-1]), ("nearest", "middle", MATERIALS[-1])):
             print(f"  {' '.join(key):29s} {tallies[key].line(trained)}")
         print(f"    pooled interval of its top 1 on whole photos: "
