@@ -66,7 +66,7 @@ def halves(photos: list[Path]) -> tuple[list[Path], list[Path], dict[Path, int]]
     return choice, kept, group
 
 
-def random_crop(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def crop_at_random(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     height, width = rgb.shape[:2]
     side = int(min(height, width) * rng.uniform(1 / 3, 1.0))
     top, left = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
@@ -79,7 +79,7 @@ def teaching_rows(pooled, photo: Path, rng: np.random.Generator) -> dict[str, np
     from sasirangan.webcam import webcam_view
 
     rgb = load_image(photo)
-    pictures = [rgb] + [random_crop(rgb, rng) for _ in range(CROPS)]
+    pictures = [rgb] + [crop_at_random(rgb, rng) for _ in range(CROPS)]
     frames = [webcam_view(rgb, None, rng) for _ in range(FRAMES)]
     for picture in pictures + frames:
         pooled.add(picture)
@@ -183,6 +183,32 @@ def recipe_ranks(model_dir: Path, photos: list[Path], labels: np.ndarray) -> tup
             ranks(np.array(frames)[:, order], sorted_classes, labels))
 
 
+def more_photos_curve(pooled, split: dict, measured: list, measured_y: np.ndarray,
+                      other_cloth_x: tuple[np.ndarray, np.ndarray], draws: int) -> None:
+    """The probe taught from 2, 3, 5 photos of each motif instead of one, on the same halves and
+    draws: how much a user's own photos (or the catalogue's) buy against any change to the recipe."""
+    whole_x, frame_x = other_cloth_x
+    print(f"\nThe probe ({LAYERS['middle']}, {MATERIALS[-1]}) taught from more photos of each motif, same halves and draws:")
+    columns = pooled.columns(LAYERS["middle"])
+    taught = {}  # photo -> its rows, made once for the whole curve
+    for count in PHOTOS_PER_MOTIF:
+        tally = Tally()
+        for draw in range(draws):
+            rng = np.random.default_rng(draw + 1)
+            teaching = {motif: [split[motif][0][i] for i in rng.permutation(len(split[motif][0]))[:count]]
+                        for motif in split}
+            taught_groups = {motif: {split[motif][2][photo] for photo in photos} for motif, photos in teaching.items()}
+            other = np.array([split[motif][2][photo] not in taught_groups[motif] for photo, motif in measured])
+            for photo in (photo for photos in teaching.values() for photo in photos if photo not in taught):
+                taught[photo] = teaching_rows(pooled, photo, rng)[MATERIALS[-1]]
+            rows = [(taught[photo], motif) for motif, photos in teaching.items() for photo in photos]
+            probe = fit(np.concatenate([x for x, _ in rows])[:, columns],
+                        np.concatenate([[motif] * len(x) for x, motif in rows]))
+            tally.add(*(ranks(probe.predict_proba(x[other][:, columns]), np.array(probe.classes_), measured_y[other])
+                        for x in (whole_x, frame_x)))
+        print(f"  {count} photos a motif ({sum(tally.total)} other photos)  {tally.line()}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--draws", type=int, default=5, help="teaching photos drawn per motif, one draw after another")
@@ -212,8 +238,7 @@ def main():
     for draw in range(args.draws):
         rng = np.random.default_rng(draw + 1)
         teaching = {motif: split[motif][0][rng.integers(len(split[motif][0]))] for motif in motifs}
-        group = {motif: split[motif][2] for motif in motifs}
-        other = np.array([group[motif][photo] != group[motif][teaching[motif]] for photo, motif in measured])
+        other = np.array([split[motif][2][photo] != split[motif][2][teaching[motif]] for photo, motif in measured])
         rows = {motif: teaching_rows(pooled, teaching[motif], rng) for motif in motifs}
         for material in MATERIALS:
             train = np.concatenate([rows[motif][material] for motif in motifs])
@@ -247,25 +272,7 @@ def main():
             print(f"  {' '.join(key):29s} {tallies[key].line(trained)}")
         print(f"    pooled interval of its top 1 on whole photos: "
               f"{wilson(sum(recipe_tally.hits['whole 1']), sum(recipe_tally.total))}")
-    print(f"\nThe probe ({LAYERS['middle']}, {MATERIALS[-1]}) taught from more photos of each motif, same halves and draws:")
-    columns = pooled.columns(LAYERS["middle"])
-    taught = {}  # photo -> its rows, made once for the whole curve
-    for count in PHOTOS_PER_MOTIF:
-        tally = Tally()
-        for draw in range(args.draws):
-            rng = np.random.default_rng(draw + 1)
-            teaching = {motif: [split[motif][0][i] for i in rng.permutation(len(split[motif][0]))[:count]]
-                        for motif in motifs}
-            taught_groups = {motif: {split[motif][2][photo] for photo in photos} for motif, photos in teaching.items()}
-            other = np.array([split[motif][2][photo] not in taught_groups[motif] for photo, motif in measured])
-            for photo in (photo for photos in teaching.values() for photo in photos if photo not in taught):
-                taught[photo] = teaching_rows(pooled, photo, rng)[MATERIALS[-1]]
-            rows = [(taught[photo], motif) for motif, photos in teaching.items() for photo in photos]
-            probe = fit(np.concatenate([x for x, _ in rows])[:, columns],
-                        np.concatenate([[motif] * len(x) for x, motif in rows]))
-            tally.add(*(ranks(probe.predict_proba(x[other][:, columns]), np.array(probe.classes_), measured_y[other])
-                        for x in (whole_x, frame_x)))
-        print(f"  {count} photos a motif ({sum(tally.total)} other photos)  {tally.line()}")
+    more_photos_curve(pooled, split, measured, measured_y, (whole_x, frame_x), args.draws)
     best = max(tallies, key=lambda key: sum(tallies[key].hits["whole 1"]) + sum(tallies[key].hits["frame 1"]))
     total = sum(tallies[best].total)
     print(f"Best by top 1 (whole + frame): {' '.join(best)}; whole {wilson(sum(tallies[best].hits['whole 1']), total)}, "
