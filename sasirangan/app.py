@@ -37,7 +37,6 @@ import numpy as np
 
 from .calibrate import NotFittedError
 from .catalogue import Catalogue
-from .config import UNKNOWN_CLASS
 from .data import load_image
 from .views import WHOLE
 from .predict import Predictor
@@ -155,13 +154,9 @@ def label_scores(prediction, catalogue: Catalogue | None = None) -> dict[str, fl
 
 def _closest_motifs(prediction, exclude=(), among_motifs: bool = False,
                     catalogue: Catalogue | None = None) -> list[tuple[str, float]]:
-    """The three most probable motifs (never the unknown class). `among_motifs` gives each its
-    share of the motifs' total: when the unknown class holds nearly all the probability, the
-    motifs' own would all read 0%."""
-    motifs = {slug: p for slug, p in prediction.probabilities.items() if slug not in (UNKNOWN_CLASS, *exclude)}
-    total = sum(motifs.values()) if among_motifs else 1.0
-    ranked = sorted(motifs.items(), key=lambda item: -item[1])[:3]
-    return [(display_name(slug, catalogue), p / total if total > 0 else 0.0) for slug, p in ranked]
+    """`Prediction.closest_motifs` by the names people read."""
+    return [(display_name(slug, catalogue), p) for slug, p in
+            prediction.closest_motifs(exclude=exclude, among_motifs=among_motifs)]
 
 
 def _sentence(text: str | None) -> str:

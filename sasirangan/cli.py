@@ -251,6 +251,8 @@ def _answer_line(prediction) -> str:
     from .verdict import MOTIF, UNCERTAIN
 
     guesses = ", ".join(f"{name} {p:.1%}" for name, p in prediction.top)
+    if prediction.verdict != MOTIF:  # as the app's card: shares among the motifs, which the unknown class would shrink to 0%
+        guesses = ", ".join(f"{name} {p:.0%}" for name, p in prediction.closest_motifs(among_motifs=True))
     if prediction.verdict == MOTIF and prediction.source == "catalogue":
         return (f"{prediction.label} (from {prediction.match.references} catalogue photos; closest by "
                 f"{prediction.match.margin:+.2f} over {prediction.match.rival})")
@@ -258,7 +260,8 @@ def _answer_line(prediction) -> str:
         return f"{prediction.label} ({prediction.confidence:.0%})   top: {guesses}"
     answer = "not sure which motif" if prediction.verdict == UNCERTAIN else "not a motif"
     advice = f" {prediction.advice}" if prediction.advice else ""
-    return f"{prediction.label} ({answer})   closest: {guesses}   ({prediction.reason.rstrip('.')}.{advice})"
+    return (f"{prediction.label} ({answer})   closest motifs (share among them): {guesses}   "
+            f"({prediction.reason.rstrip('.')}.{advice})")
 
 
 def _export(args) -> int:

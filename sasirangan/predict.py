@@ -52,13 +52,21 @@ def model_key(model_dir) -> str:
     return digest.hexdigest()[:16]
 
 
+def closest_motifs(probabilities: dict[str, float], k: int, exclude=()) -> list[tuple[str, float]]:
+    """The k most probable motifs of {class: probability}, most likely first. The unknown class
+    is left out: it is not a motif, and when it wins, the motifs it was nearest are what a person
+    can check (the issue's "show the closest motifs"); a place it took would hide one of them."""
+    motifs = [(name, float(p)) for name, p in probabilities.items() if name not in (UNKNOWN_CLASS, *exclude)]
+    return sorted(motifs, key=lambda item: -item[1])[:k]
+
+
 @dataclass
 class Prediction:
     """The answer for one picture."""
 
     label: str  # the motif when verdict is "motif", else "unknown"
     confidence: float  # probability of the most probable class
-    top: list[tuple[str, float]]  # best guesses among the classes, most likely first
+    top: list[tuple[str, float]]  # the closest motifs, most likely first (never the unknown class: `closest_motifs`)
     probabilities: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0  # model time plus preprocessing
     reason: str | None = None  # why no motif is named, in words; None when one is
@@ -73,6 +81,14 @@ class Prediction:
     @property
     def is_unknown(self) -> bool:
         return self.label == UNKNOWN_CLASS
+
+    def closest_motifs(self, k: int = 3, exclude=(), among_motifs: bool = False) -> list[tuple[str, float]]:
+        """The k most probable motifs, never the unknown class (`closest_motifs`). `among_motifs`
+        gives each its share of the motifs' total: when the unknown class holds nearly all the
+        probability, the motifs' own would all read 0%."""
+        motifs = closest_motifs(self.probabilities, len(self.probabilities), exclude)
+        total = sum(p for _, p in motifs) if among_motifs else 1.0
+        return [(slug, p / total if total > 0 else 0.0) for slug, p in motifs[:k]]
 
     def to_json(self, file: str | None = None) -> dict:
         answer = {"file": file, "label": self.label, "confidence": round(self.confidence, 6),
@@ -310,18 +326,18 @@ class Predictor:
                           and is_cloth is not False)
         problem = picture_problem(picture, MOTIF if from_catalogue else verdict)
         if from_catalogue and problem is None:
-            ranked = sorted(match.shares.items(), key=lambda item: -item[1])
-            return Prediction(label=match.motif, confidence=match.shares[match.motif], top=ranked[:top_k],
+            return Prediction(label=match.motif, confidence=match.shares[match.motif],
+                              top=closest_motifs(match.shares, top_k),
                               probabilities=match.shares, seconds=seconds, score=score, verdict=MOTIF, cloth=cloth,
                               match=match, source="catalogue")
         if problem is not None:
             verdict = UNCERTAIN
-        top = [(self.class_names[i], float(probabilities[i])) for i in order[:top_k]]
         shares = {name: float(p) for name, p in zip(self.class_names, probabilities)}
+        top = closest_motifs(shares, top_k)
         reason = self._reason(verdict, best, confidence, open_set_ok, is_cloth, problem, unknown_share)
         if verdict == MOTIF and self._also_near_catalogue(match, best):
             verdict, reason, shares = UNCERTAIN, REASON_NEAR_CATALOGUE.format(motif=match.motif, best=best), match.shares
-            top = sorted(shares.items(), key=lambda item: -item[1])[:top_k]
+            top = closest_motifs(shares, top_k)
         return Prediction(
             label=best if verdict == MOTIF else UNKNOWN_CLASS,
             confidence=confidence,

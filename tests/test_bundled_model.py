@@ -55,6 +55,33 @@ def test_a_ceiling_on_the_unknown_class_holds_back_a_confident_motif_and_says_wh
     assert predictor.decide(probabilities).label == "gigi_haruan"
 
 
+def test_when_the_unknown_class_wins_the_guesses_are_the_closest_motifs(predictor, capsys):
+    names = predictor.class_names
+    probabilities = np.zeros(len(names))
+    probabilities[[names.index("unknown"), names.index("sari_gading"), names.index("gelombang"),
+                   names.index("ular_lidi"), names.index("bayam_raja")]] = 0.96, 0.02, 0.012, 0.006, 0.002
+    answer = predictor.decide(probabilities)  # a bare vector has no cloth score: the unknown class winning is "not a motif"
+    assert (answer.verdict, answer.label, answer.confidence) == ("not_motif", "unknown", pytest.approx(0.96))
+    assert [name for name, _ in answer.top] == ["sari_gading", "gelombang", "ular_lidi"]  # not "unknown"
+    assert answer.top[0][1] == pytest.approx(0.02)  # calibrated probabilities, as `predict --json` prints them
+    shares = answer.closest_motifs(among_motifs=True)  # what the card and the CLI line show
+    assert [name for name, _ in shares] == ["sari_gading", "gelombang", "ular_lidi"]
+    assert [round(p, 2) for _, p in shares] == [0.5, 0.3, 0.15]
+
+
+def test_cli_says_not_sure_with_the_closest_motifs_never_unknown(capsys):
+    photo = DATASETS / "sasirangan" / "other_motifs" / "062fc2f3466f.jpg"  # cloth of a motif the model does not know
+    assert main(["predict", str(MODEL), str(photo)]) == 0
+    line = capsys.readouterr().out
+    assert "(not sure which motif)" in line and "closest motifs (share among them): " in line
+    guesses = line.split("closest motifs (share among them): ")[1].split("   ")[0].split(", ")
+    assert len(guesses) == 3 and not any(guess.startswith("unknown") for guess in guesses)
+    assert main(["predict", str(MODEL), str(photo), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["label"] == "unknown" and answer["confidence"] > 0.5
+    assert [name for name, _ in answer["top"]] == [guess.rsplit(" ", 1)[0] for guess in guesses]
+
+
 def test_names_a_known_motif(predictor):
     answer = predictor.predict(next((DATASETS / "sasirangan" / "photos" / "gigi_haruan").iterdir()))
     assert (answer.verdict, answer.label) == ("motif", "gigi_haruan") and answer.reason is None
