@@ -9,7 +9,7 @@ from conftest import pattern_image
 from sasirangan.calibrate import NotFittedError
 from sasirangan.catalogue import Catalogue
 from sasirangan.cli import main
-from sasirangan.enrol import Enrolment
+from sasirangan.enrol import ENROL_MARGIN, KNOWN_MOTIF_MARGIN, Enrolment
 from sasirangan.predict import Predictor
 
 
@@ -33,6 +33,20 @@ def test_enrolled_motif_is_named_and_known_ones_are_not_taken():
     match = enrolment.match(new_photos[0])
     assert match.references == 5 and match.rival in ("a", "b", "c")
     assert abs(sum(match.shares.values()) - 1) < 1e-9 and max(match.shares, key=match.shares.get) == "new"
+
+
+def test_references_of_a_motif_the_model_knows_name_it_only_when_clearly_nearest():
+    """With every motif enrolled the nearest always leads by >= 0; ENROL_MARGIN would name anything."""
+    rng = np.random.default_rng(3)
+    centres = np.eye(6)[:3] * 4
+    enrolment = Enrolment().fit(_clusters(rng, centres), np.repeat([0, 1, 2], 20), ["a", "b", "c"])
+    enrolment.set_references(["a"] * 5 + ["b"] * 5, np.r_[_clusters(rng, centres[:1], 5), _clusters(rng, centres[1:2], 5)])
+    matches = [enrolment.match(t * centres[0] + (1 - t) * centres[1]) for t in np.linspace(0.5, 1.0, 26)]
+    assert {m.motif for m in matches} == {"a"} and enrolment.known_margin == KNOWN_MOTIF_MARGIN > ENROL_MARGIN
+    undecided = [m for m in matches if 0 <= m.margin < KNOWN_MOTIF_MARGIN]
+    clear = [m for m in matches if m.margin >= KNOWN_MOTIF_MARGIN]
+    assert undecided and clear
+    assert not any(m.named for m in undecided) and all(m.named for m in clear)
 
 
 def test_nearest_of_two_enrolled_motifs_wins():

@@ -1,0 +1,172 @@
+"""What confirming photos of a motif the model already knows buys on other cloth of it, without retraining.
+
+`one_photo.py` found that on batik10 one photo per motif puts another cloth's motif first about 4
+times in 10, and that more photos per motif buy more than any change to the recipe; it measured
+that on a probe. The product's way to more photos is the catalogue: a curator confirms photos and
+they become references at once (`sasirangan.enrol`). This measures that path on the models
+`one_photo.py --recipe` trained (the bundled recipe taught from one photo of each of 10 batik
+motifs, from the choice half): k more photos of each motif, from the choice half and never from
+the teaching photo's near-duplicate group, are confirmed in a fresh SQLite catalogue, and
+`Predictor(model, catalogue=...).predict` answers every photo of the *kept* half (other cloth:
+no kept photo is a near-duplicate of a choice-half one). k = 0 is the model alone; the k photos
+of a larger k include those of a smaller one. Printed per k: the right motif first and in the
+first 3 of the answer's guesses, and named (verdict "motif") right and wrong; and the catalogue's
+own ranking of the motifs (the match's shares), whatever the answer.
+
+Then the margin from which references of a motif the model knows name it
+(`enrol.KNOWN_MOTIF_MARGIN`), swept on the choice half's photos that neither taught nor were
+confirmed, and chosen there by a rule written before the sweep: the lowest margin of the grid
+naming at most 5% of those photos wrongly. The kept half's figures are read after.
+
+    python benchmarks/one_photo.py --recipe       # the three models, once (about 25 min)
+    python benchmarks/confirmed_photos.py         # about 8 min
+"""
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from _common import image_files, seed_keras_cache
+from honest_answers import wilson
+from one_photo import BATIK, ROOT, halves
+from sasirangan.enrol import ENROL_MARGIN, KNOWN_MOTIF_MARGIN
+from sasirangan.predict import closest_motifs
+
+CONFIRMED = (0, 1, 2, 4)  # photos confirmed per motif
+
+
+def teaching_photos(model_dir: Path) -> dict[str, Path]:
+    """{motif: the one photo the model was taught from}, read from the run's folder of links."""
+    folder = model_dir.parent / "photos"
+    return {motif.name: next(motif.iterdir()).resolve() for motif in sorted(folder.iterdir())}
+
+
+def references(split: dict, teaching: dict[str, Path], rng: np.random.Generator) -> dict[str, list[Path]]:
+    """Up to max(CONFIRMED) choice-half photos of each motif, one per near-duplicate group, never
+    the teaching photo's group, in a random order (a prefix is what k confirmed photos are)."""
+    chosen = {}
+    for motif, (choice, _, group) in split.items():
+        taught = group[next(path for path in choice if path.resolve() == teaching[motif])]
+        firsts = {}
+        for path in choice:
+            if group[path] != taught:
+                firsts.setdefault(group[path], path)
+        pool = list(firsts.values())
+        chosen[motif] = [pool[i] for i in rng.permutation(len(pool))[:max(CONFIRMED)]]
+    return chosen
+
+
+def answers(model_dir: Path, confirmed: dict[str, list[Path]], photos: list[Path], known_margin=None) -> list:
+    """Every photo's answer through a fresh catalogue holding the confirmed photos (with another
+    margin for motifs the model knows than `enrol.KNOWN_MOTIF_MARGIN` when given)."""
+    from sasirangan.catalogue import Catalogue
+    from sasirangan.predict import Predictor
+
+    with tempfile.TemporaryDirectory() as folder, Catalogue.open(folder) as catalogue:
+        for motif, paths in confirmed.items():
+            for path in paths:
+                catalogue.add_photo(path, motif, source="import", status="confirmed", by="benchmark")
+        predictor = Predictor(model_dir, catalogue=catalogue if any(confirmed.values()) else None)
+        if known_margin is not None and predictor.enrolment is not None:
+            predictor.enrolment.known_margin = known_margin
+        return [predictor.predict(photo) for photo in photos]
+
+
+KNOWN_MARGINS = (-0.08, 0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.12, 0.15, 0.20)  # swept on the choice half
+WRONG_AT_MOST = 0.05  # the rule, written before the sweep: the lowest margin naming at most this share wrongly
+
+
+def decided_at(margin: float, alone, with_catalogue, label: str) -> str:
+    """'right', 'wrong' or '' (not named) for one photo, were a catalogue motif named only from
+    `margin` (the model's own answer otherwise, as `Predictor.decide` falls back to it)."""
+    if with_catalogue.source == "catalogue" and with_catalogue.match.margin >= margin:  # the grid is >= ENROL_MARGIN
+        return "right" if with_catalogue.label == label else "wrong"
+    if alone.verdict == "motif":
+        return "right" if alone.label == label else "wrong"
+    return ""
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", default=str(ROOT / "runs" / "one_photo"), help="one_photo.py --recipe's models")
+    args = parser.parse_args()
+    seed_keras_cache()
+
+    model_dirs = sorted(Path(args.runs).glob("draw*/model"))
+    if not model_dirs:
+        raise SystemExit(f"No models under {args.runs}: run `python benchmarks/one_photo.py --recipe` first.")
+    motifs = sorted(path.name for path in BATIK.iterdir() if path.is_dir())
+    split = {motif: halves(image_files(BATIK / motif)) for motif in motifs}
+    kept = [(photo, motif) for motif in motifs for photo in split[motif][1]]
+    print(f"batik10: {len(motifs)} motifs, {len(kept)} kept-half photos answered per model; "
+          f"{len(model_dirs)} models ({', '.join(str(d.parent.name) for d in model_dirs)})", flush=True)
+
+    tally = {k: {"first": 0, "first 3": 0, "named right": 0, "named wrong": 0, "catalogue": 0, "n": 0,
+                 "ranking first": 0, "ranking first 3": 0}
+             for k in CONFIRMED}
+    sweep = {half: {margin: {"right": 0, "wrong": 0, "": 0} for margin in KNOWN_MARGINS} for half in ("choice", "kept")}
+    for draw, model_dir in enumerate(model_dirs):
+        teaching = teaching_photos(model_dir)
+        pool = references(split, teaching, np.random.default_rng(100 + draw))
+        used = {(motif, split[motif][2][path]) for motif, paths in pool.items() for path in paths}
+        used |= {(motif, split[motif][2][next(p for p in split[motif][0] if p.resolve() == photo)])
+                 for motif, photo in teaching.items()}
+        choice = [(photo, motif) for motif in motifs for photo in split[motif][0]
+                  if (motif, split[motif][2][photo]) not in used]  # choice-half photos neither taught nor confirmed
+        halves_measured = {"kept": kept, "choice": choice}
+        alone = {half: answers(model_dir, {}, [photo for photo, _ in rows]) for half, rows in halves_measured.items()}
+        for k in CONFIRMED:
+            confirmed = {motif: paths[:k] for motif, paths in pool.items()}
+            for half, rows in halves_measured.items():
+                photos, labels = [photo for photo, _ in rows], [motif for _, motif in rows]
+                if k > 0:  # every margin of the grid, from answers named from the catalogue's own margin
+                    loose = answers(model_dir, confirmed, photos, known_margin=ENROL_MARGIN)
+                    for margin in KNOWN_MARGINS:
+                        for prediction, model_answer, label in zip(loose, alone[half], labels):
+                            sweep[half][margin][decided_at(margin, model_answer, prediction, label)] += 1
+                if half != "kept":
+                    continue
+                predictions = alone[half] if k == 0 else answers(model_dir, confirmed, photos)
+                row = tally[k]
+                for index, (prediction, label) in enumerate(zip(predictions, labels)):
+                    guesses = [name for name, _ in prediction.top]
+                    row["first"] += guesses[0] == label
+                    row["first 3"] += label in guesses[:3]
+                    row["named right"] += prediction.verdict == "motif" and prediction.label == label
+                    row["named wrong"] += prediction.verdict == "motif" and prediction.label != label
+                    row["catalogue"] += prediction.source == "catalogue"
+                    row["n"] += 1
+                    if k > 0:  # the catalogue's own ranking (the match's shares), whatever the answer
+                        ranked = [name for name, _ in closest_motifs(loose[index].match.shares, 3)]
+                        row["ranking first"] += ranked[0] == label
+                        row["ranking first 3"] += label in ranked
+                print(f"  {model_dir.parent.name}, {k} confirmed a motif: right first "
+                      f"{sum(p.top[0][0] == label for p, label in zip(predictions, labels))}/{len(rows)}", flush=True)
+
+    print(f"\nOther cloth of the kept half (pooled over {len(model_dirs)} models), by photos confirmed per motif, "
+          f"answered as the library does (a motif the model knows named from the catalogue from {KNOWN_MOTIF_MARGIN:+.2f}):")
+    for k, row in tally.items():
+        n = row["n"]
+        print(f"  {k} confirmed: right first {wilson(row['first'], n)}; in the first 3 {row['first 3'] / n:.1%}; "
+              f"named right {row['named right'] / n:.1%}, named wrong {row['named wrong'] / n:.1%}; "
+              f"answered from the catalogue {row['catalogue'] / n:.1%}"
+              + (f"; the catalogue's ranking: right first {row['ranking first'] / n:.1%}, in the first 3 "
+                 f"{row['ranking first 3'] / n:.1%}" if k else ""))
+    print("\nA catalogue motif the model knows named only from a margin (1, 2 and 4 confirmed pooled; "
+          "named right / named wrong / not named):")
+    for margin in KNOWN_MARGINS:
+        cells = []
+        for half in ("choice", "kept"):
+            counts = sweep[half][margin]
+            n = sum(counts.values())
+            cells.append(f"{half} {counts['right'] / n:.1%} / {counts['wrong'] / n:.1%} / {counts[''] / n:.1%}")
+        print(f"  from {margin:+.2f}: " + "   ".join(cells))
+    allowed = [m for m in KNOWN_MARGINS if sweep["choice"][m]["wrong"] <= WRONG_AT_MOST * sum(sweep["choice"][m].values())]
+    print(f"Chosen on the choice half (the lowest margin naming at most {WRONG_AT_MOST:.0%} wrongly): "
+          + (f"{min(allowed):+.2f}" if allowed else "none of the grid"))
+
+
+if __name__ == "__main__":
+    main()
