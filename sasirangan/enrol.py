@@ -8,7 +8,10 @@ margin is slightly negative: a prototype of 5 photos is a rougher centre than on
 a model's whole training split, so it is given a little slack.) The other centres
 are the model's own classes (means of its training features, fitted by `sasirangan
 calibrate` and stored in `open_set.npz`) and the other catalogue motifs, so an enrolled motif
-must beat what the model already knows, the `unknown` class included.
+must beat what the model already knows, the `unknown` class included. Photos of a motif the
+model already has as a class join its centre (the nearer of the two counts) and name it only
+from `KNOWN_MOTIF_MARGIN`, well above 0: once every motif has references the nearest always
+leads, and a slack margin would name every picture.
 
 Why prototypes against class centres and not a fixed similarity threshold: an absolute
 similarity means something different for every motif, while "nearer this motif than anything the
