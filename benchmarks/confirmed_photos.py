@@ -18,8 +18,14 @@ Then the margin from which references of a motif the model knows name it
 confirmed, and chosen there by a rule written before the sweep: the lowest margin of the grid
 naming at most 5% of those photos wrongly. The kept half's figures are read after.
 
+`--bundled` asks what a curator of the bundled model meets: its one photo of each of its motifs
+confirmed, how many held-out pictures of other-motif Sasirangan cloth, batik10 and non-textiles
+(never trained or calibrated on) are named as a Sasirangan motif, by the model alone, with the
+catalogue as the library answers, and with the new-motif margin (`ENROL_MARGIN`) for every motif.
+
     python benchmarks/one_photo.py --recipe       # the three models, once (about 25 min)
     python benchmarks/confirmed_photos.py         # about 8 min
+    python benchmarks/confirmed_photos.py --bundled   # about 2 min; no trained runs needed
 """
 
 import argparse
@@ -28,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import image_files, seed_keras_cache
-from honest_answers import wilson
+from _common import SHARED, image_files, seed_keras_cache
+from honest_answers import source_sets, wilson
 from one_photo import BATIK, ROOT, halves
 from sasirangan.enrol import ENROL_MARGIN, KNOWN_MOTIF_MARGIN
 from sasirangan.predict import closest_motifs
@@ -88,11 +94,39 @@ def decided_at(margin: float, alone, with_catalogue, label: str) -> str:
     return ""
 
 
+def bundled(model_dir: Path) -> None:
+    """Held-out pictures named as a motif by the bundled model, with its training photos confirmed."""
+    from sasirangan.predict import Predictor
+
+    datasets = SHARED / "datasets"
+    model = Predictor(model_dir)
+    card = model.card
+    confirmed = {motif: image_files(datasets / "sasirangan" / "photos" / motif)
+                 for motif in model.class_names if motif != card.unknown_class}
+    print(f"{model_dir.name}: {sum(map(len, confirmed.values()))} photos confirmed "
+          f"({', '.join(f'{len(paths)} of {motif}' for motif, paths in confirmed.items() if len(paths) != 1) or 'one a motif'}); "
+          "held-out pictures named as a Sasirangan motif:")
+    ways = {"the model alone": ({}, None),
+            f"catalogue, known motifs from {KNOWN_MOTIF_MARGIN:+.2f} (as the library answers)": (confirmed, None),
+            f"catalogue, every motif from the new-motif margin {ENROL_MARGIN:+.2f}": (confirmed, ENROL_MARGIN)}
+    for folder in ("sasirangan/other_motifs", "batik10", "not_textile"):
+        held_out = source_sets(card, model_dir, datasets / folder)["held out"]
+        counts = []
+        for way, (photos, margin) in ways.items():
+            named = sum(a.verdict == "motif" for a in answers(model_dir, photos, held_out, known_margin=margin))
+            counts.append(f"{way} {named}")
+        print(f"  {folder} ({len(held_out)} held out): " + "; ".join(counts), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", default=str(ROOT / "runs" / "one_photo"), help="one_photo.py --recipe's models")
+    parser.add_argument("--bundled", nargs="?", const=str(ROOT / "models" / "sasirangan_default"), default=None,
+                        metavar="MODEL", help="only the bundled model (or MODEL) with its training photos confirmed")
     args = parser.parse_args()
     seed_keras_cache()
+    if args.bundled:
+        return bundled(Path(args.bundled))
 
     model_dirs = sorted(Path(args.runs).glob("draw*/model"))
     if not model_dirs:
