@@ -254,6 +254,8 @@ def test_a_motif_the_model_names_near_a_catalogue_motif_is_not_sure(trained_mode
         assert not predictor._also_near_catalogue(far, "stripes")
         assert not predictor._also_near_catalogue(near, "dots")  # the same motif: no conflict
         assert not predictor._also_near_catalogue(None, "stripes")
+        known = Match("bands", 0.5, near.margin, "stripes", 5, {}, named=False)
+        assert not predictor._also_near_catalogue(known, "stripes")  # the model's own rival: it decides
 
         predictor.scorer = None  # no open-set gate: the verdict below rests on the confidence alone,
         predictor.temperature = 1.0  # and on these logits, not on the toy model's calibration
@@ -264,3 +266,36 @@ def test_a_motif_the_model_names_near_a_catalogue_motif_is_not_sure(trained_mode
         prediction = predictor.decide(outputs)
         assert prediction.verdict == "uncertain" and "dots" in prediction.reason
         assert "dots" in prediction.probabilities and prediction.label == "unknown"
+
+
+def test_a_not_sure_answer_shows_the_catalogue_ranking_only_when_every_motif_has_references(trained_model_dir, tmp_path):
+    """On other batik cloth the catalogue's ranking put the right motif first more often than the
+    model's probabilities when every motif had references, and not with only some enrolled."""
+    from sasirangan.enrol import Match
+
+    ranking = {"bands": 0.6, "checks": 0.3, "stripes": 0.1}
+    match = Match("bands", 0.5, -0.5, "checks", 1, ranking, named=False)
+    with Catalogue.open(tmp_path / "cat") as catalogue:
+        predictor = Predictor(trained_model_dir, catalogue=catalogue)
+        predictor.scorer, predictor.temperature = None, 1.0  # the verdict rests on these logits alone
+        predictor._catalogue_match = lambda outputs: match
+        unsure = {**predictor.outputs(_dots(0)), "logits": np.array([0.1, 0.0, 0.2], np.float32)}
+        model_order = [name for name, _ in predictor.decide(unsure).top]
+        assert model_order[0] == predictor.class_names[2]
+
+        for motif in ("bands", "checks"):  # some motifs enrolled: the model's own guesses
+            catalogue.add_photo(pattern_image(motif, 7, 40), motif, source="import", status="confirmed")
+        predictor.refresh_references()
+        assert predictor.decide(unsure).verdict == "uncertain"
+        assert [name for name, _ in predictor.decide(unsure).top] == model_order
+
+        catalogue.add_photo(pattern_image("stripes", 7, 40), "stripes", source="import", status="confirmed")
+        predictor.refresh_references()  # every motif: the catalogue's ranking
+        prediction = predictor.decide(unsure)
+        assert (prediction.verdict, prediction.label) == ("uncertain", "unknown")
+        assert prediction.top == [("bands", 0.6), ("checks", 0.3), ("stripes", 0.1)]
+        assert prediction.probabilities == ranking
+
+        confident = {**unsure, "logits": np.array([-4.0, -4.0, 4.0], np.float32)}
+        named = predictor.decide(confident)  # a motif the model names keeps its own probabilities
+        assert named.verdict == "motif" and named.top[0][0] == predictor.class_names[2]
