@@ -39,6 +39,7 @@ It did, 280 and 13, and is how the library answers now.)
     python benchmarks/confirmed_photos.py         # about 8 min
     python benchmarks/confirmed_photos.py --bundled   # about 2 min; no trained runs needed
     python benchmarks/confirmed_photos.py --ranking   # about 10 min
+    python benchmarks/confirmed_photos.py --centres   # about 5 min
 
 `--ranking` asks which guesses a *not sure* answer should show when a catalogue is in use: the
 model's probabilities, or the catalogue's ranking (the match's shares: the nearest class centre
@@ -47,7 +48,23 @@ with only every other motif's (a partial catalogue), the photos the library does
 ranked both ways. Rule written before the run: the ranking gives a not-sure answer's guesses in a
 kind of catalogue when, on the choice half pooled over models and k, it puts the right motif
 first and in the first 3 at least as often as the model's probabilities; the kept half is read
-after.
+after. (It chose the ranking for a catalogue of every motif. `--bundled` then found that on the
+bundled model's webcam frames that it does not name, with its training crops confirmed, the
+ranking put the right motif first on 2 of 27 validation frames where the model's guesses did on
+17 of 29. So a second rule, written before its run: a third kind of guesses, the mean of the
+model's and the catalogue's shares among the motifs; a kind is eligible when on those validation
+frames it is right first at least as often as the model's guesses, and among the eligible the one
+right first most often on the batik choice half with every motif enrolled (then in the first 3)
+gives the guesses of a catalogue of every motif. It chose the model's guesses: the library keeps
+them, with a catalogue or without.)
+
+`--centres` asks the same without a catalogue: the model's probabilities, or the nearest of the
+class centres that `sasirangan calibrate` fits on the model's training features (the catalogue's
+ranking with no references)? On the photos and webcam frames the model alone does not name. Rule
+written before the run: the centres give an unnamed answer's guesses when, on the batik10 choice
+half pooled over the three models, they put the right motif first and in the first 3 at least as
+often as the model's probabilities, and on the bundled model's unnamed frames of the validation
+regions first at least as often; the kept half and the test regions are read after.
 """
 
 import argparse
@@ -214,7 +231,10 @@ def bundled_webcam(model_dir: Path, frames: int = 20, seed: int = 0) -> None:
                 right = sum(p.verdict == "motif" and p.label == motif for motif, ps in answered.items() for p in ps)
                 wrong = sum(p.verdict == "motif" and p.label != motif for motif, ps in answered.items() for p in ps)
                 total = sum(map(len, answered.values()))
-                cells.append(f"{split} {wilson(right, total)}, named wrong {wrong}")
+                guessed = sum(p.top[0][0] == motif for motif, ps in answered.items() for p in ps if p.verdict != "motif")
+                unnamed = sum(p.verdict != "motif" for ps in answered.values() for p in ps)
+                cells.append(f"{split} {wilson(right, total)}, named wrong {wrong}, not named {unnamed} "
+                             f"(first guess right {guessed})")
             for name in HELD_OUT:
                 held_out = source_sets(predictor.card, model_dir, SHARED / "datasets" / name)["held out"]
                 cells.append(f"{name} named {sum(predictor.predict(path).verdict == 'motif' for path in held_out)}"
@@ -223,6 +243,50 @@ def bundled_webcam(model_dir: Path, frames: int = 20, seed: int = 0) -> None:
 
 
 COVERAGE = {"every motif": lambda motifs: motifs, "every other motif": lambda motifs: motifs[::2]}
+GUESSES = ("model", "ranking", "mean")  # whose first 3 guesses `--ranking` compares
+
+
+def guesses_by(probabilities: dict, shares: dict) -> dict[str, list[str]]:
+    """The first 3 guesses by the model's probabilities, by the catalogue's ranking (the match's
+    shares), and by the mean of the two, each taken as shares among the motifs."""
+    def among_motifs(values):
+        motifs = dict(closest_motifs(values, len(values)))
+        total = sum(motifs.values()) or 1.0
+        return {name: value / total for name, value in motifs.items()}
+
+    model, catalogue = among_motifs(probabilities), among_motifs(shares)
+    mean = {name: (model.get(name, 0.0) + catalogue.get(name, 0.0)) / 2 for name in {**model, **catalogue}}
+    return {whose: [name for name, _ in closest_motifs(values, 3)]
+            for whose, values in zip(GUESSES, (model, catalogue, mean))}
+
+
+def bundled_frame_guesses(model_dir: Path, frames: int = 20, seed: int = 0) -> dict:
+    """{(split, whose): [first, first 3, n]} on the bundled model's webcam frames that the library
+    does not name, with `training_crops` of every motif confirmed (see `bundled_webcam`)."""
+    from honest_answers import camera_answers
+
+    from sasirangan.catalogue import Catalogue
+    from sasirangan.predict import Predictor
+
+    counts = {}
+    with tempfile.TemporaryDirectory() as folder, Catalogue.open(Path(folder) / "catalogue") as catalogue:
+        predictor = Predictor(model_dir)
+        for motif, paths in training_crops(predictor.card, model_dir, Path(folder)).items():
+            for path in paths:
+                catalogue.add_photo(path, motif, source="import", status="confirmed", by="benchmark")
+        predictor.use_catalogue(catalogue)
+        for split, offset in (("val", 1), ("test", 0)):  # honest_answers.py's frames and seeds
+            answered = camera_answers(predictor, predictor.card.samples(split, model_dir), frames, seed + offset)
+            for motif, predictions in answered.items():
+                for answer in predictions:
+                    if answer.verdict == "motif":
+                        continue
+                    for whose, names in guesses_by(answer.probabilities, answer.match.shares).items():
+                        cell = counts.setdefault((split, whose), [0, 0, 0])
+                        cell[0] += names[0] == motif
+                        cell[1] += motif in names
+                        cell[2] += 1
+    return counts
 
 
 def ranking(model_dirs: list[Path], split: dict, motifs: list[str], kept: list) -> None:
@@ -247,9 +311,7 @@ def ranking(model_dirs: list[Path], split: dict, motifs: list[str], kept: list) 
                     for library, model_answer, label in zip(answers(model_dir, confirmed, photos), alone, labels):
                         if library.verdict == "motif":
                             continue
-                        guesses = {"model": [name for name, _ in model_answer.top],
-                                   "ranking": [name for name, _ in closest_motifs(library.match.shares, 3)]}
-                        for whose, names in guesses.items():
+                        for whose, names in guesses_by(model_answer.probabilities, library.match.shares).items():
                             cell = counts.setdefault((coverage, half, whose, label in enrolled), [0, 0, 0])
                             cell[0] += names[0] == label
                             cell[1] += label in names[:3]
@@ -269,7 +331,7 @@ def ranking(model_dirs: list[Path], split: dict, motifs: list[str], kept: list) 
                                                 if coverage != "every motif" else [])
             for name, among in parts:
                 cells = []
-                for whose in ("model", "ranking"):
+                for whose in GUESSES:
                     first, first3, n = pooled(coverage, half, whose, among)
                     cells.append(f"{whose} {wilson(first, n)} / {first3 / max(n, 1):.1%}")
                 print(f"  {coverage}, {half} half, {name}: " + "   ".join(cells))
@@ -279,6 +341,82 @@ def ranking(model_dirs: list[Path], split: dict, motifs: list[str], kept: list) 
     print("Chosen on the choice half (the ranking at least as often right first and in the first 3): "
           + (", ".join(chosen) if chosen else "neither: keep the model's guesses"))
 
+    frames = bundled_frame_guesses(ROOT / "models" / "sasirangan_default")
+    print("\nThe bundled model's webcam frames not named, its training crops of every motif confirmed, right first / "
+          "in the first 3:")
+    for split in ("val", "test"):
+        print(f"  {split} regions: " + "   ".join(
+            f"{whose} {wilson(frames[split, whose][0], frames[split, whose][2])} / "
+            f"{frames[split, whose][1] / max(frames[split, whose][2], 1):.1%}" for whose in GUESSES))
+    eligible = [whose for whose in GUESSES if frames["val", whose][0] >= frames["val", "model"][0]]
+    best = max(eligible, key=lambda whose: tuple(pooled("every motif", "choice", whose)[:2]))
+    print(f"Chosen for a catalogue of every motif (the second rule): {best}")
+
+
+def centre_guesses(predictor, outputs: dict) -> list[str]:
+    """The 3 motifs whose class centres (`enrol.Enrolment`, fitted on the model's training
+    features) are nearest the picture's features, nearest first; no catalogue needed."""
+    from sasirangan.enrol import Enrolment
+
+    if not hasattr(predictor, "_centres"):
+        predictor._centres = Enrolment.from_arrays(predictor._open_set_arrays)
+    centres = predictor._centres
+    similarities = centres.centres_ @ centres._embed(outputs["features"])[0]
+    return [name for name, _ in closest_motifs(dict(zip(centres.class_names_, similarities)), 3)]
+
+
+def centres(model_dirs: list[Path], split: dict, motifs: list[str], kept: list) -> None:
+    """Right first / in the first 3 of the model's guesses and of the nearest class centres, on the
+    pictures the model alone does not name (see the module docstring)."""
+    from honest_answers import region_shots
+
+    from sasirangan.predict import Predictor
+    from sasirangan.views import WHOLE
+
+    counts = {}  # (where, whose) -> [first, first 3, n]
+
+    def tally(where, predictor, outputs, label, picture=None):
+        answer = predictor.decide(outputs, picture=picture)
+        if answer.verdict == "motif":
+            return
+        for whose, names in (("model", [name for name, _ in answer.top]), ("centres", centre_guesses(predictor, outputs))):
+            cell = counts.setdefault((where, whose), [0, 0, 0])
+            cell[0] += names[0] == label
+            cell[1] += label in names[:3]
+            cell[2] += 1
+
+    for model_dir in model_dirs:
+        predictor = Predictor(model_dir)
+        teaching = teaching_photos(model_dir)
+        taught = {(motif, split[motif][2][next(p for p in split[motif][0] if p.resolve() == photo)])
+                  for motif, photo in teaching.items()}
+        choice = [(photo, motif) for motif in motifs for photo in split[motif][0]
+                  if (motif, split[motif][2][photo]) not in taught]
+        for half, rows in {"batik10 choice half": choice, "batik10 kept half": kept}.items():
+            for photo, motif in rows:
+                tally(half, predictor, predictor.outputs(photo), motif)
+        print(f"  {model_dir.parent.name}: answered", flush=True)
+    bundled_dir = ROOT / "models" / "sasirangan_default"
+    predictor = Predictor(bundled_dir)
+    for split_name, offset in (("val", 1), ("test", 0)):  # honest_answers.py's frames and seeds
+        for frames, motif in region_shots(predictor.card.samples(split_name, bundled_dir), predictor.card.unknown_class,
+                                          20, offset):
+            tally(f"bundled model, webcam frames of the {split_name} regions", predictor,
+                  predictor.outputs(frames[-1], WHOLE), motif, frames[-1])
+
+    print("\nPictures the model does not name, right first / in the first 3, by the model's guesses and by "
+          "the nearest class centres:")
+    for where in dict.fromkeys(where for where, _ in counts):
+        cells = [f"{whose} {wilson(counts[where, whose][0], counts[where, whose][2])} / "
+                 f"{counts[where, whose][1] / max(counts[where, whose][2], 1):.1%}" for whose in ("model", "centres")]
+        print(f"  {where}: " + "   ".join(cells))
+    model, centre = counts["batik10 choice half", "model"], counts["batik10 choice half", "centres"]
+    frames_model = counts["bundled model, webcam frames of the val regions", "model"]
+    frames_centre = counts["bundled model, webcam frames of the val regions", "centres"]
+    chosen = centre[0] >= model[0] and centre[1] >= model[1] and frames_centre[0] >= frames_model[0]
+    print("Chosen (batik10 choice half and the validation frames): "
+          + ("the class centres' guesses" if chosen else "the model's guesses"))
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -286,6 +424,8 @@ def main():
     parser.add_argument("--bundled", nargs="?", const=str(ROOT / "models" / "sasirangan_default"), default=None,
                         metavar="MODEL", help="only the bundled model (or MODEL) with its training photos confirmed")
     parser.add_argument("--ranking", action="store_true", help="which guesses a not-sure answer should show")
+    parser.add_argument("--centres", action="store_true",
+                        help="which guesses a not-sure answer should show without a catalogue")
     args = parser.parse_args()
     seed_keras_cache()
     if args.bundled:
@@ -301,6 +441,8 @@ def main():
           f"{len(model_dirs)} models ({', '.join(str(d.parent.name) for d in model_dirs)})", flush=True)
     if args.ranking:
         return ranking(model_dirs, split, motifs, kept)
+    if args.centres:
+        return centres(model_dirs, split, motifs, kept)
 
     tally = {k: {"first": 0, "first 3": 0, "named right": 0, "named wrong": 0, "catalogue": 0, "n": 0,
                  "ranking first": 0, "ranking first 3": 0}

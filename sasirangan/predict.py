@@ -303,8 +303,9 @@ class Predictor:
         motif is named, is answered "uncertain" with what to do (`verdict.picture_problem`).
         With a catalogue, a picture nearer a catalogue motif's references than any other motif
         (`enrol.Enrolment.match`) and not judged "not cloth" is named as that motif
-        (`source="catalogue"`), whatever the model's own classes say; when no motif is named and
-        every motif has references, the closest motifs are the catalogue's ranking.
+        (`source="catalogue"`), whatever the model's own classes say. When none is named, the
+        closest motifs stay the model's: the catalogue's ranking was better on batik photos but far
+        worse on webcam frames (BENCHMARKS.md, "Which guesses a not-sure answer shows").
         A bare probability vector skips the open-set and cloth scores.
         """
         if not isinstance(outputs, dict):
@@ -339,9 +340,6 @@ class Predictor:
         if verdict == MOTIF and self._also_near_catalogue(match, best):
             verdict, reason, shares = UNCERTAIN, REASON_NEAR_CATALOGUE.format(motif=match.motif, best=best), match.shares
             top = closest_motifs(shares, top_k)
-        elif verdict != MOTIF and self._catalogue_ranks_every_motif(match):
-            shares = match.shares
-            top = closest_motifs(shares, top_k)
         return Prediction(
             label=best if verdict == MOTIF else UNKNOWN_CLASS,
             confidence=confidence,
@@ -365,14 +363,6 @@ class Predictor:
         the model alone named 286 (BENCHMARKS.md, "Confirmed photos and the webcam")."""
         return (match is not None and match.motif not in (best, UNKNOWN_CLASS, *self.enrolment.class_names_)
                 and match.margin >= self.enrolment.margin - NEAR_CATALOGUE_BAND)
-
-    def _catalogue_ranks_every_motif(self, match: Match | None) -> bool:
-        """The catalogue holds references of every motif the model knows, so its ranking (the
-        match's shares) gives the closest motifs of a picture no motif is named for: on other
-        batik cloth it put the right motif first 46% of the time against the model's 33%. With only
-        some motifs enrolled it did not (BENCHMARKS.md, "Which guesses a not-sure answer shows")."""
-        return match is not None and all(name in self.enrolment.references
-                                         for name in self.class_names if name != UNKNOWN_CLASS)
 
     def _reason(self, verdict, best, confidence, open_set_ok, is_cloth, problem, unknown_share=0.0) -> str | None:
         """Why no motif is named, in words (None when one is)."""

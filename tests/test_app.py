@@ -177,7 +177,6 @@ class BrightnessPredictor:
     decide = Predictor.decide
     _catalogue_match = Predictor._catalogue_match
     _also_near_catalogue = Predictor._also_near_catalogue
-    _catalogue_ranks_every_motif = Predictor._catalogue_ranks_every_motif
     _reason = Predictor._reason
     outputs = Predictor.outputs
 

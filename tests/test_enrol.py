@@ -268,9 +268,10 @@ def test_a_motif_the_model_names_near_a_catalogue_motif_is_not_sure(trained_mode
         assert "dots" in prediction.probabilities and prediction.label == "unknown"
 
 
-def test_a_not_sure_answer_shows_the_catalogue_ranking_only_when_every_motif_has_references(trained_model_dir, tmp_path):
-    """On other batik cloth the catalogue's ranking put the right motif first more often than the
-    model's probabilities when every motif had references, and not with only some enrolled."""
+def test_a_not_sure_answer_keeps_the_models_guesses_with_references_of_every_motif(trained_model_dir, tmp_path):
+    """The catalogue's ranking was better on batik photos but far worse on the webcam frames the
+    model does not name (BENCHMARKS.md, "Which guesses a not-sure answer shows"): the guesses stay
+    the model's, with some motifs enrolled or all of them."""
     from sasirangan.enrol import Match
 
     ranking = {"bands": 0.6, "checks": 0.3, "stripes": 0.1}
@@ -280,22 +281,12 @@ def test_a_not_sure_answer_shows_the_catalogue_ranking_only_when_every_motif_has
         predictor.scorer, predictor.temperature = None, 1.0  # the verdict rests on these logits alone
         predictor._catalogue_match = lambda outputs: match
         unsure = {**predictor.outputs(_dots(0)), "logits": np.array([0.1, 0.0, 0.2], np.float32)}
-        model_order = [name for name, _ in predictor.decide(unsure).top]
-        assert model_order[0] == predictor.class_names[2]
+        model_guesses = predictor.decide(unsure).top
+        assert model_guesses[0][0] == predictor.class_names[2] != "bands"
 
-        for motif in ("bands", "checks"):  # some motifs enrolled: the model's own guesses
+        for motif in ("bands", "checks", "stripes"):
             catalogue.add_photo(pattern_image(motif, 7, 40), motif, source="import", status="confirmed")
-        predictor.refresh_references()
-        assert predictor.decide(unsure).verdict == "uncertain"
-        assert [name for name, _ in predictor.decide(unsure).top] == model_order
-
-        catalogue.add_photo(pattern_image("stripes", 7, 40), "stripes", source="import", status="confirmed")
-        predictor.refresh_references()  # every motif: the catalogue's ranking
+        assert predictor.refresh_references() == 3
         prediction = predictor.decide(unsure)
         assert (prediction.verdict, prediction.label) == ("uncertain", "unknown")
-        assert prediction.top == [("bands", 0.6), ("checks", 0.3), ("stripes", 0.1)]
-        assert prediction.probabilities == ranking
-
-        confident = {**unsure, "logits": np.array([-4.0, -4.0, 4.0], np.float32)}
-        named = predictor.decide(confident)  # a motif the model names keeps its own probabilities
-        assert named.verdict == "motif" and named.top[0][0] == predictor.class_names[2]
+        assert prediction.top == model_guesses and prediction.probabilities != ranking
