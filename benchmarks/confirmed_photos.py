@@ -55,8 +55,10 @@ ranking put the right motif first on 2 of 27 validation frames where the model's
 model's and the catalogue's shares among the motifs; a kind is eligible when on those validation
 frames it is right first at least as often as the model's guesses, and among the eligible the one
 right first most often on the batik choice half with every motif enrolled (then in the first 3)
-gives the guesses of a catalogue of every motif. It chose the model's guesses: the library keeps
-them, with a catalogue or without.)
+gives the guesses of a catalogue of every motif. It chose the model's guesses. Each rule then
+governs the path it was measured on: uploads and files (`Predictor.predict`, as the batik photos
+were answered) get the catalogue's ranking, live frames (`Predictor.decide`, as the frames were)
+keep the model's. The bundled model's test crops answered as uploads are read after.)
 
 `--centres` asks the same without a catalogue: the model's probabilities, or the nearest of the
 class centres that `sasirangan calibrate` fits on the model's training features (the catalogue's
@@ -266,6 +268,7 @@ def bundled_frame_guesses(model_dir: Path, frames: int = 20, seed: int = 0) -> d
     from honest_answers import camera_answers
 
     from sasirangan.catalogue import Catalogue
+    from sasirangan.data import load_image
     from sasirangan.predict import Predictor
 
     counts = {}
@@ -286,6 +289,16 @@ def bundled_frame_guesses(model_dir: Path, frames: int = 20, seed: int = 0) -> d
                         cell[0] += names[0] == motif
                         cell[1] += motif in names
                         cell[2] += 1
+        for sample in predictor.card.samples("test", model_dir):  # the test crops, answered as uploads
+            if sample.label == predictor.card.unknown_class:
+                continue
+            answer = predictor.decide(predictor.outputs(sample.view(load_image(sample.path))))
+            if answer.verdict != "motif":
+                for whose, names in guesses_by(answer.probabilities, answer.match.shares).items():
+                    cell = counts.setdefault(("test crops, uploads", whose), [0, 0, 0])
+                    cell[0] += names[0] == sample.label
+                    cell[1] += sample.label in names
+                    cell[2] += 1
     return counts
 
 
@@ -342,15 +355,17 @@ def ranking(model_dirs: list[Path], split: dict, motifs: list[str], kept: list) 
           + (", ".join(chosen) if chosen else "neither: keep the model's guesses"))
 
     frames = bundled_frame_guesses(ROOT / "models" / "sasirangan_default")
-    print("\nThe bundled model's webcam frames not named, its training crops of every motif confirmed, right first / "
-          "in the first 3:")
-    for split in ("val", "test"):
-        print(f"  {split} regions: " + "   ".join(
+    print("\nThe bundled model's webcam frames of the held-out regions and its test crops (uploads) not named, its "
+          "training crops of every motif confirmed, right first / in the first 3:")
+    for split in ("val", "test", "test crops, uploads"):
+        if not any(key[0] == split for key in frames):
+            continue
+        print(f"  {split}: " + "   ".join(
             f"{whose} {wilson(frames[split, whose][0], frames[split, whose][2])} / "
             f"{frames[split, whose][1] / max(frames[split, whose][2], 1):.1%}" for whose in GUESSES))
     eligible = [whose for whose in GUESSES if frames["val", whose][0] >= frames["val", "model"][0]]
     best = max(eligible, key=lambda whose: tuple(pooled("every motif", "choice", whose)[:2]))
-    print(f"Chosen for a catalogue of every motif (the second rule): {best}")
+    print(f"Chosen for live frames with a catalogue of every motif (the second rule): {best}")
 
 
 def centre_guesses(predictor, outputs: dict) -> list[str]:

@@ -291,9 +291,10 @@ class Predictor:
         started = time.perf_counter()
         picture = load_image(image)
         outputs = self.outputs(picture, views)
-        return self.decide(outputs, top_k, time.perf_counter() - started, picture)
+        return self.decide(outputs, top_k, time.perf_counter() - started, picture, catalogue_guesses=True)
 
-    def decide(self, outputs, top_k: int = 3, seconds: float = 0.0, picture: np.ndarray | None = None) -> Prediction:
+    def decide(self, outputs, top_k: int = 3, seconds: float = 0.0, picture: np.ndarray | None = None,
+               catalogue_guesses: bool = False) -> Prediction:
         """Turn model outputs (a dict, possibly averaged over frames) into one of three answers.
 
         "motif" when the best motif is confident and the cloth score (or, without one, the
@@ -303,9 +304,11 @@ class Predictor:
         motif is named, is answered "uncertain" with what to do (`verdict.picture_problem`).
         With a catalogue, a picture nearer a catalogue motif's references than any other motif
         (`enrol.Enrolment.match`) and not judged "not cloth" is named as that motif
-        (`source="catalogue"`), whatever the model's own classes say. When none is named, the
-        closest motifs stay the model's: the catalogue's ranking was better on batik photos but far
-        worse on webcam frames (BENCHMARKS.md, "Which guesses a not-sure answer shows").
+        (`source="catalogue"`), whatever the model's own classes say. When none is named and
+        every motif has references, `catalogue_guesses` (uploads and files: `predict`) makes the
+        closest motifs the catalogue's ranking; live frames keep the model's. The ranking was
+        better on photos and far worse on webcam frames (BENCHMARKS.md, "Which guesses a
+        not-sure answer shows").
         A bare probability vector skips the open-set and cloth scores.
         """
         if not isinstance(outputs, dict):
@@ -340,6 +343,9 @@ class Predictor:
         if verdict == MOTIF and self._also_near_catalogue(match, best):
             verdict, reason, shares = UNCERTAIN, REASON_NEAR_CATALOGUE.format(motif=match.motif, best=best), match.shares
             top = closest_motifs(shares, top_k)
+        elif catalogue_guesses and verdict != MOTIF and self._catalogue_ranks_every_motif(match):
+            shares = match.shares
+            top = closest_motifs(shares, top_k)
         return Prediction(
             label=best if verdict == MOTIF else UNKNOWN_CLASS,
             confidence=confidence,
@@ -363,6 +369,13 @@ class Predictor:
         the model alone named 286 (BENCHMARKS.md, "Confirmed photos and the webcam")."""
         return (match is not None and match.motif not in (best, UNKNOWN_CLASS, *self.enrolment.class_names_)
                 and match.margin >= self.enrolment.margin - NEAR_CATALOGUE_BAND)
+
+    def _catalogue_ranks_every_motif(self, match: Match | None) -> bool:
+        """The catalogue holds references of every motif the model knows: its ranking (the
+        match's shares) then put the right motif first on 46% of other batik photos no motif was
+        named for, against the model's 33%; with only some motifs enrolled it did not."""
+        return match is not None and all(name in self.enrolment.references
+                                         for name in self.class_names if name != UNKNOWN_CLASS)
 
     def _reason(self, verdict, best, confidence, open_set_ok, is_cloth, problem, unknown_share=0.0) -> str | None:
         """Why no motif is named, in words (None when one is)."""
