@@ -291,10 +291,10 @@ class Predictor:
         started = time.perf_counter()
         picture = load_image(image)
         outputs = self.outputs(picture, views)
-        return self.decide(outputs, top_k, time.perf_counter() - started, picture, catalogue_guesses=True)
+        return self.decide(outputs, top_k, time.perf_counter() - started, picture, still=True)
 
     def decide(self, outputs, top_k: int = 3, seconds: float = 0.0, picture: np.ndarray | None = None,
-               catalogue_guesses: bool = False) -> Prediction:
+               still: bool = False) -> Prediction:
         """Turn model outputs (a dict, possibly averaged over frames) into one of three answers.
 
         "motif" when the best motif is confident and the cloth score (or, without one, the
@@ -304,11 +304,12 @@ class Predictor:
         motif is named, is answered "uncertain" with what to do (`verdict.picture_problem`).
         With a catalogue, a picture nearer a catalogue motif's references than any other motif
         (`enrol.Enrolment.match`) and not judged "not cloth" is named as that motif
-        (`source="catalogue"`), whatever the model's own classes say. When none is named and
-        every motif has references, `catalogue_guesses` (uploads and files: `predict`) makes the
-        closest motifs the catalogue's ranking; live frames keep the model's. The ranking was
-        better on photos and far worse on webcam frames (BENCHMARKS.md, "Which guesses a
-        not-sure answer shows").
+        (`source="catalogue"`), whatever the model's own classes say; and when none is named and
+        every motif has references, its closest motifs are the catalogue's ranking. Both only for
+        a `still` picture (an upload or a file: `predict`); on live frames the catalogue names only
+        motifs the model does not know, and the guesses stay the model's: there the model's head,
+        trained on webcam-like views, was right more often (BENCHMARKS.md, "Which guesses a
+        not-sure answer shows", "Confirmed photos and the webcam").
         A bare probability vector skips the open-set and cloth scores.
         """
         if not isinstance(outputs, dict):
@@ -328,7 +329,7 @@ class Predictor:
                                  best == UNKNOWN_CLASS, unknown_share, self.unknown_ceiling)
         match = self._catalogue_match(outputs)
         from_catalogue = (match is not None and match.named and match.motif != UNKNOWN_CLASS
-                          and is_cloth is not False)
+                          and is_cloth is not False and (still or match.motif not in self.enrolment.class_names_))
         problem = picture_problem(picture, MOTIF if from_catalogue else verdict)
         if from_catalogue and problem is None:
             return Prediction(label=match.motif, confidence=match.shares[match.motif],
@@ -343,7 +344,7 @@ class Predictor:
         if verdict == MOTIF and self._also_near_catalogue(match, best):
             verdict, reason, shares = UNCERTAIN, REASON_NEAR_CATALOGUE.format(motif=match.motif, best=best), match.shares
             top = closest_motifs(shares, top_k)
-        elif catalogue_guesses and verdict != MOTIF and self._catalogue_ranks_every_motif(match):
+        elif still and verdict != MOTIF and self._catalogue_ranks_every_motif(match):
             shares = match.shares
             top = closest_motifs(shares, top_k)
         return Prediction(

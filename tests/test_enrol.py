@@ -271,7 +271,7 @@ def test_a_motif_the_model_names_near_a_catalogue_motif_is_not_sure(trained_mode
 def test_an_unnamed_upload_shows_the_catalogue_ranking_once_every_motif_has_references(trained_model_dir, tmp_path):
     """The catalogue's ranking was better on batik photos when every motif had references, not with
     some; on webcam frames the model's guesses were (BENCHMARKS.md, "Which guesses a not-sure
-    answer shows"): uploads (`catalogue_guesses`, as `predict` passes) get the ranking, frames not."""
+    answer shows"): uploads (`still`, as `predict` passes) get the ranking, frames not."""
     from sasirangan.enrol import Match
 
     ranking = {"bands": 0.6, "checks": 0.3, "stripes": 0.1}
@@ -281,21 +281,21 @@ def test_an_unnamed_upload_shows_the_catalogue_ranking_once_every_motif_has_refe
         predictor.scorer, predictor.temperature = None, 1.0  # the verdict rests on these logits alone
         predictor._catalogue_match = lambda outputs: match
         unsure = {**predictor.outputs(_dots(0)), "logits": np.array([0.1, 0.0, 0.2], np.float32)}
-        model_guesses = predictor.decide(unsure, catalogue_guesses=True).top
+        model_guesses = predictor.decide(unsure, still=True).top
         assert model_guesses[0][0] == predictor.class_names[2] != "bands"
 
         for motif in ("bands", "checks"):  # some motifs enrolled: the model's guesses
             catalogue.add_photo(pattern_image(motif, 7, 40), motif, source="import", status="confirmed")
         assert predictor.refresh_references() == 2
-        assert predictor.decide(unsure, catalogue_guesses=True).top == model_guesses
+        assert predictor.decide(unsure, still=True).top == model_guesses
 
         catalogue.add_photo(pattern_image("stripes", 7, 40), "stripes", source="import", status="confirmed")
         assert predictor.refresh_references() == 3  # every motif: an upload gets the ranking
-        upload = predictor.decide(unsure, catalogue_guesses=True)
+        upload = predictor.decide(unsure, still=True)
         assert (upload.verdict, upload.label) == ("uncertain", "unknown")
         assert upload.top == [("bands", 0.6), ("checks", 0.3), ("stripes", 0.1)] and upload.probabilities == ranking
         assert predictor.decide(unsure).top == model_guesses  # a live frame keeps the model's
 
         confident = {**unsure, "logits": np.array([-4.0, -4.0, 4.0], np.float32)}
-        named = predictor.decide(confident, catalogue_guesses=True)  # a named motif keeps its own probabilities
+        named = predictor.decide(confident, still=True)  # a named motif keeps its own probabilities
         assert named.verdict == "motif" and named.top[0][0] == predictor.class_names[2]
