@@ -169,28 +169,27 @@ def bundled(model_dir: Path) -> None:
 CROPS_CONFIRMED = 3  # training crops of each photo confirmed for the webcam measurement
 
 
-def training_crops(card, model_dir: Path, folder: Path) -> dict[str, list[Path]]:
-    """{motif: CROPS_CONFIRMED crops the model trained on, saved in `folder`}: the largest training
-    boxes of each photo that show none of its held-out regions, so frames of those regions are of
-    cloth the catalogue never held (a curator's photos of other parts of the cloth)."""
+def confirm_training_crops(catalogue, card, model_dir: Path, folder: Path) -> int:
+    """Confirm CROPS_CONFIRMED crops the model trained on of each motif in `catalogue`: the largest
+    training boxes of each photo that show none of its held-out regions, so frames of those regions
+    are of cloth the catalogue never held (a curator's photos of other parts of the cloth).
+    Each crop is saved as a PNG in `folder` and confirmed from there, as a curator's file would be.
+    Returns the number confirmed."""
     from PIL import Image
 
     from sasirangan.data import load_image
 
-    def overlaps(box, rect):
-        return box[0] < rect[2] and rect[0] < box[2] and box[1] < rect[3] and rect[1] < box[3]
-
-    crops = {}
+    chosen = {}
     for sample in sorted(card.samples("train", model_dir), key=lambda s: -(s.box[2] - s.box[0]) * (s.box[3] - s.box[1])
                          if s.box else 0):
-        chosen = crops.setdefault(sample.label, [])
-        if (sample.label == card.unknown_class or not sample.box or len(chosen) >= CROPS_CONFIRMED
-                or any(overlaps(sample.box, rect) for rect in sample.hide)):
+        if (sample.label == card.unknown_class or not sample.box or chosen.get(sample.label, 0) >= CROPS_CONFIRMED
+                or sample.shows_held_out()):
             continue
-        path = folder / f"{sample.label}_{len(chosen)}.png"
+        path = folder / f"{sample.label}_{chosen.get(sample.label, 0)}.png"
         Image.fromarray(sample.view(load_image(sample.path))).save(path)
-        chosen.append(path)
-    return {motif: paths for motif, paths in crops.items() if paths}
+        catalogue.add_photo(path, sample.label, source="import", status="confirmed", by="benchmark")
+        chosen[sample.label] = chosen.get(sample.label, 0) + 1
+    return sum(chosen.values())
 
 
 def bundled_webcam(model_dir: Path, frames: int = 20, seed: int = 0) -> None:
@@ -228,12 +227,9 @@ def bundled_webcam(model_dir: Path, frames: int = 20, seed: int = 0) -> None:
 
     with tempfile.TemporaryDirectory() as folder, Catalogue.open(Path(folder) / "catalogue") as catalogue:
         alone = Predictor(model_dir)
-        crops = training_crops(alone.card, model_dir, Path(folder))
-        for motif, paths in crops.items():
-            for path in paths:
-                catalogue.add_photo(path, motif, source="import", status="confirmed", by="benchmark")
+        confirmed = confirm_training_crops(catalogue, alone.card, model_dir, Path(folder))
         print(f"\nWebcam-like frames of the held-out regions ({frames} a region), named right; the catalogue holds "
-              f"{sum(map(len, crops.values()))} training crops ({CROPS_CONFIRMED} of each of {len(crops)} motifs):")
+              f"{confirmed} training crops ({CROPS_CONFIRMED} of each motif):")
         for way in ("the model alone", "catalogue (as the library answers)", *variants):
             predictor = alone if way == "the model alone" else Predictor(model_dir, catalogue=catalogue)
             if way in variants:  # earlier answers: known motifs named from the catalogue on frames too
@@ -286,9 +282,7 @@ def bundled_frame_guesses(model_dir: Path, frames: int = 20, seed: int = 0) -> d
     counts = {}
     with tempfile.TemporaryDirectory() as folder, Catalogue.open(Path(folder) / "catalogue") as catalogue:
         predictor = Predictor(model_dir)
-        for motif, paths in training_crops(predictor.card, model_dir, Path(folder)).items():
-            for path in paths:
-                catalogue.add_photo(path, motif, source="import", status="confirmed", by="benchmark")
+        confirm_training_crops(catalogue, predictor.card, model_dir, Path(folder))
         predictor.use_catalogue(catalogue)
         for split, offset in (("val", 1), ("test", 0)):  # honest_answers.py's frames and seeds
             answered = camera_answers(predictor, predictor.card.samples(split, model_dir), frames, seed + offset)

@@ -218,6 +218,12 @@ class Sample:
         hide = tuple(tuple(rect) for rect in item[3]) if len(item) > 3 else ()
         return cls(path, item[1], tuple(item[2]) if item[2] else None, hide)
 
+    def shows_held_out(self) -> bool:
+        """Whether this (training) sample's box overlaps a held-out region of its photo (then
+        covered in its view): a crop that is False here is cloth the held-out regions never show."""
+        return bool(self.box) and any(self.box[0] < rect[2] and rect[0] < self.box[2] and
+                                      self.box[1] < rect[3] and rect[1] < self.box[3] for rect in self.hide)
+
     def covered(self, rgb: np.ndarray) -> np.ndarray:
         """Its decoded photo with the held-out regions this sample must not show covered (not cropped)."""
         return _cover(rgb, self.hide) if self.hide else rgb

@@ -113,14 +113,11 @@ def test_confirmed_crops_of_every_motif_cost_no_webcam_frames(predictor, tmp_pat
     from sasirangan.views import WHOLE
     from sasirangan.webcam import held_out_region, webcam_view
 
-    def overlaps(box, rect):
-        return box[0] < rect[2] and rect[0] < box[2] and box[1] < rect[3] and rect[1] < box[3]
-
     card = predictor.card
     crops = {}
     for sample in card.samples("train", MODEL):  # a part of each photo that shows none of its held-out regions
-        if sample.label != card.unknown_class and sample.box and sample.label not in crops and not any(
-                overlaps(sample.box, rect) for rect in sample.hide):
+        if (sample.label != card.unknown_class and sample.box and sample.label not in crops
+                and not sample.shows_held_out()):
             crops[sample.label] = sample.view(load_image(sample.path))
     regions = {}
     for sample in card.samples("test", MODEL):

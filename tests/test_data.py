@@ -309,3 +309,13 @@ def test_training_crops_range_from_close_ups_to_the_whole_picture(tmp_path):
     assert np.sum(np.abs(means - 0.5) < 0.15) >= 3  # and wide views that show both halves
     evaluation = _first_batch(make_dataset(samples, ["a"], 16, 10, views=Views(3, 2.0)))
     np.testing.assert_allclose(evaluation, image_views(halves, 16, Views(3, 2.0)), atol=1e-6)  # one path for views
+
+
+def test_sample_shows_held_out_when_its_box_overlaps_a_hidden_region():
+    from sasirangan.data import Sample
+
+    hidden = ((0.66, 0.66, 1.0, 1.0),)
+    assert Sample("a.png", "x", (0.5, 0.5, 0.8, 0.8), hidden).shows_held_out()
+    assert not Sample("a.png", "x", (0.0, 0.0, 0.66, 1.0), hidden).shows_held_out()  # touching is not showing
+    assert not Sample("a.png", "x", None, hidden).shows_held_out()
+    assert not Sample("a.png", "x", (0.5, 0.5, 0.8, 0.8)).shows_held_out()
