@@ -415,7 +415,7 @@ def nearest_shares(predictor, outputs: dict) -> dict[str, float]:
         predictor._pictures = (embedding, embedding._embed(features), np.array([s.label for s in samples]))
     embedding, pictures, labels = predictor._pictures
     similarities = pictures @ embedding._embed(outputs["features"])[0]
-    nearest = {name: float(similarities[labels == name].max()) for name in dict.fromkeys(labels)}
+    nearest = {str(name): float(similarities[labels == name].max()) for name in dict.fromkeys(labels)}
     scaled = np.array(list(nearest.values())) / SHARE_TEMPERATURE
     shares = np.exp(scaled - scaled.max())
     return dict(zip(nearest, shares / shares.sum()))
