@@ -45,7 +45,7 @@ after the library's answer each name known motifs from the catalogue on frames t
     python benchmarks/confirmed_photos.py --bundled   # about 2 min; no trained runs needed
     python benchmarks/confirmed_photos.py --ranking   # about 10 min
     python benchmarks/confirmed_photos.py --centres   # about 5 min
-    python benchmarks/confirmed_photos.py --nearest   # about 8 min
+    python benchmarks/confirmed_photos.py --nearest   # about 10 min
 
 `--ranking` asks which guesses a *not sure* answer should show when a catalogue is in use: the
 model's probabilities, or the catalogue's ranking (the match's shares: the nearest class centre
@@ -428,7 +428,7 @@ def nearest_guesses(predictor, outputs: dict, answer) -> dict[str, list[str]]:
     return {"model": kinds["model"], "nearest": kinds["ranking"], "mean": kinds["mean"]}
 
 
-def unnamed_guesses(model_dirs: list[Path], split: dict, motifs: list[str], kept: list, guessers: dict,
+def unnamed_guesses(model_dirs: list[Path], split: dict, motifs: list[str], kept: list, guessers,
                     still: bool) -> dict:
     """{(where, whose): [first, first 3, n]} on the pictures the model alone does not name: the
     batik10 halves for each of `model_dirs`, and the bundled model's webcam frames of its validation
