@@ -104,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="only set --confident and/or --unknown-ceiling in the model card, refitting nothing "
                                 "(for a model refit on train + validation, whose validation photos are now seen)")
     calibrate.add_argument("--centres-only", action="store_true",
-                           help="only add the class centres catalogue motifs are enrolled against (models calibrated "
-                                "before catalogues existed); temperature and thresholds stay as they are")
+                           help="only add the class centres catalogue motifs are enrolled against and the training "
+                                "pictures uploads are ranked by (models calibrated before they existed); "
+                                "temperature and thresholds stay as they are")
 
     average = commands.add_parser("average", help="average the heads of models trained on one split",
                                   description="Write one model whose answers are the mean of the given models' "

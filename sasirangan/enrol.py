@@ -18,6 +18,12 @@ similarity means something different for every motif, while "nearer this motif t
 model knows" does not; and a prototype (the mean of 5 references) was steadier than the nearest
 single reference. The margin was chosen on five left-out batik motifs and checked on five others
 (BENCHMARKS.md, "Enrolling a motif without retraining").
+
+The same embedding also keeps every motif's training pictures (`nearest_shares`): for an upload
+no motif is named for, the nearest training picture of each motif, meaned with the model's
+shares, put the right motif among the closest three more often than the model alone, with or
+without a catalogue (BENCHMARKS.md, "Without a catalogue: the nearest training picture as
+guesses?").
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .calibrate import NotFittedError
+from .config import UNKNOWN_CLASS
 
 ENROL_MARGIN = -0.08  # cosine margin over the nearest other centre from which a catalogue motif is named (chosen: BENCHMARKS.md)
 # The margin for confirmed photos of a motif the model already knows. When every motif has
@@ -43,6 +50,15 @@ ARRAY_PREFIX = "enrol_"
 def _unit(rows: np.ndarray) -> np.ndarray:
     rows = np.asarray(rows, np.float64)
     return rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12)
+
+
+def similarity_shares(similarities: dict[str, float]) -> dict[str, float]:
+    """{motif: cosine similarity} -> {motif: share}, summing to 1 (a softmax at
+    `SHARE_TEMPERATURE`): how the catalogue's match and the nearest training pictures are shown
+    and ranked beside the model's probabilities."""
+    scaled = np.array(list(similarities.values()), np.float64) / SHARE_TEMPERATURE
+    shares = np.exp(scaled - scaled.max())
+    return {name: float(share) for name, share in zip(similarities, shares / shares.sum())}
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,11 @@ class Enrolment:
         present = [i for i in range(len(class_names)) if np.any(labels == i)]
         self.class_names_ = [class_names[i] for i in present]
         self.centres_ = _unit(np.stack([self._embed(features[labels == i]).mean(axis=0) for i in present]))
+        motif_rows = np.array([class_names[i] != UNKNOWN_CLASS for i in labels], bool)
+        # Stored as float16 (the bundled model's 1,400 training crops take 3.5 MB, not 7), so
+        # rounded as such here too: a fitted and a loaded enrolment rank alike.
+        self.pictures_ = self._embed(features[motif_rows]).astype(np.float16).astype(np.float32)
+        self.picture_classes_ = np.array([self.class_names_.index(class_names[i]) for i in labels[motif_rows]], np.int16)
         return self
 
     def _embed(self, features) -> np.ndarray:
@@ -115,6 +136,28 @@ class Enrolment:
         names = list(references)
         self._enrolled = (names, _unit(np.stack([embedded[rows == motif].mean(axis=0) for motif in names])), references)
 
+    @property
+    def has_pictures(self) -> bool:
+        """Whether the training pictures are kept (folders calibrated before 2026-12-06 lack them)."""
+        return getattr(self, "pictures_", None) is not None and len(self.pictures_) > 0
+
+    def nearest_shares(self, features) -> dict[str, float]:
+        """{motif: share} of one picture from its cosine similarity to each motif's nearest
+        training picture (`similarity_shares`). A photo's many training crops, not their mean:
+        a camera's view of a cloth is nearer one crop of it than the centre of them all.
+
+        Raises:
+            NotFittedError: the model folder keeps no training pictures (`has_pictures`).
+        """
+        if not self.has_pictures:
+            raise NotFittedError("This model folder keeps no training pictures; run "
+                                 "`sasirangan calibrate MODEL_DIR --centres-only` (it needs the model's training photos).")
+        similarities = self.pictures_ @ self._embed(features)[0].astype(np.float32)
+        nearest = np.full(len(self.class_names_), -np.inf)
+        np.maximum.at(nearest, self.picture_classes_, similarities)
+        return similarity_shares({name: float(value) for name, value in zip(self.class_names_, nearest)
+                                  if np.isfinite(value)})
+
     def match(self, features) -> Match | None:
         """The nearest catalogue motif of one picture (None when nothing is enrolled)."""
         enrolled_names, prototypes, references = self._enrolled
@@ -130,20 +173,20 @@ class Enrolment:
         rival = max((name for name in best_by_motif if name != enrolled), key=best_by_motif.get, default=None)
         rival_similarity = best_by_motif[rival] if rival is not None else -1.0
         margin = float(best_by_motif[enrolled] - rival_similarity)
-        scaled = np.array(list(best_by_motif.values())) / SHARE_TEMPERATURE
-        shares = np.exp(scaled - scaled.max())
-        shares /= shares.sum()
         return Match(motif=enrolled, similarity=float(best_by_motif[enrolled]), margin=margin, rival=rival or "",
-                     references=references[enrolled],
-                     shares={name: float(s) for name, s in zip(best_by_motif, shares)},
+                     references=references[enrolled], shares=similarity_shares(best_by_motif),
                      named=margin >= (self.known_margin if enrolled in self.class_names_ else self.margin))
 
     # -- persistence: arrays in open_set.npz, beside the open-set and cloth scores ------------
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {f"{ARRAY_PREFIX}mean": self.mean_.astype(np.float32), f"{ARRAY_PREFIX}scale": self.scale_.astype(np.float32),
-                f"{ARRAY_PREFIX}centres": self.centres_.astype(np.float32),
-                f"{ARRAY_PREFIX}classes": np.array(self.class_names_)}
+        arrays = {f"{ARRAY_PREFIX}mean": self.mean_.astype(np.float32), f"{ARRAY_PREFIX}scale": self.scale_.astype(np.float32),
+                  f"{ARRAY_PREFIX}centres": self.centres_.astype(np.float32),
+                  f"{ARRAY_PREFIX}classes": np.array(self.class_names_)}
+        if self.has_pictures:
+            arrays[f"{ARRAY_PREFIX}pictures"] = self.pictures_.astype(np.float16)
+            arrays[f"{ARRAY_PREFIX}picture_classes"] = self.picture_classes_.astype(np.int16)
+        return arrays
 
     @classmethod
     def from_arrays(cls, arrays: dict, margin: float = ENROL_MARGIN,
@@ -161,12 +204,15 @@ class Enrolment:
         enrolment.scale_ = np.asarray(arrays[f"{ARRAY_PREFIX}scale"], np.float64)
         enrolment.centres_ = np.asarray(arrays[f"{ARRAY_PREFIX}centres"], np.float64)
         enrolment.class_names_ = [str(name) for name in arrays[f"{ARRAY_PREFIX}classes"]]
+        if f"{ARRAY_PREFIX}pictures" in arrays:
+            enrolment.pictures_ = np.asarray(arrays[f"{ARRAY_PREFIX}pictures"], np.float32)
+            enrolment.picture_classes_ = np.asarray(arrays[f"{ARRAY_PREFIX}picture_classes"], np.int16)
         return enrolment
 
 
 def add_class_centres(model_dir, verbose: bool = True) -> Enrolment:
-    """Fit the class centres of a model folder calibrated before enrolment existed, and add them to
-    its open_set.npz, leaving the temperature and thresholds as they are.
+    """Fit the class centres (and keep the training pictures) of a model folder calibrated before
+    they existed, and add them to its open_set.npz, leaving the temperature and thresholds as they are.
 
     The centres read the backbone's pooled features of the training split, which a refit of the
     head does not change, so they can be added to a refit model without refitting anything else.
@@ -193,5 +239,7 @@ def add_class_centres(model_dir, verbose: bool = True) -> Enrolment:
     arrays = {key: value for key, value in np.load(path).items()} if path.is_file() else {}
     np.savez(path, **{**arrays, **enrolment.arrays()})
     if verbose:
-        print(f"Added the centres of {len(enrolment.class_names_)} classes to {path}: catalogue motifs can be enrolled.")
+        print(f"Added the centres of {len(enrolment.class_names_)} classes and {len(enrolment.pictures_)} training "
+              f"pictures to {path}: catalogue motifs can be enrolled, and uploads no motif is named for are "
+              f"also ranked by their nearest training picture.")
     return enrolment

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .calibrate import softmax
+from .calibrate import NotFittedError, softmax
 from .config import UNKNOWN_CLASS
 from .data import load_image
 from .views import Views, average_outputs, image_views
@@ -60,6 +60,22 @@ def closest_motifs(probabilities: dict[str, float], k: int, exclude=()) -> list[
     return sorted(motifs, key=lambda item: -item[1])[:k]
 
 
+def shares_among_motifs(probabilities: dict[str, float]) -> dict[str, float]:
+    """{motif: its share of the motifs' total}, the unknown class left out: what a not-sure
+    answer shows, where the unknown class may hold nearly all the probability."""
+    motifs = {name: float(p) for name, p in probabilities.items() if name != UNKNOWN_CLASS}
+    total = sum(motifs.values())
+    return {name: p / total if total > 0 else 0.0 for name, p in motifs.items()}
+
+
+def mean_shares(model_probabilities: dict[str, float], nearest_shares: dict[str, float]) -> dict[str, float]:
+    """The mean of the model's and the nearest training pictures' shares among the motifs: the
+    guesses of an upload no motif is named for (BENCHMARKS.md, "Without a catalogue: the
+    nearest training picture as guesses?")."""
+    model, nearest = shares_among_motifs(model_probabilities), shares_among_motifs(nearest_shares)
+    return {name: (model.get(name, 0.0) + nearest.get(name, 0.0)) / 2 for name in {**model, **nearest}}
+
+
 @dataclass
 class Prediction:
     """The answer for one picture."""
@@ -86,9 +102,8 @@ class Prediction:
         """The k most probable motifs, never the unknown class (`closest_motifs`). `among_motifs`
         gives each its share of the motifs' total: when the unknown class holds nearly all the
         probability, the motifs' own would all read 0%."""
-        motifs = closest_motifs(self.probabilities, len(self.probabilities), exclude)
-        total = sum(p for _, p in motifs) if among_motifs else 1.0
-        return [(slug, p / total if total > 0 else 0.0) for slug, p in motifs[:k]]
+        probabilities = shares_among_motifs(self.probabilities) if among_motifs else self.probabilities
+        return closest_motifs(probabilities, k, exclude)
 
     def to_json(self, file: str | None = None) -> dict:
         answer = {"file": file, "label": self.label, "confidence": round(self.confidence, 6),
@@ -133,8 +148,19 @@ class Predictor:
         self._lock = threading.Lock()  # a LiteRT interpreter serves one call at a time
         self.backend = self._open_backend(backend)
         self.catalogue, self.enrolment = None, None
+        self.training_pictures = self._training_pictures()
         if catalogue is not None:
             self.use_catalogue(catalogue)
+
+    def _training_pictures(self) -> Enrolment | None:
+        """Every motif's training pictures in the enrolment's embedding, for `nearest_shares`;
+        None for a folder calibrated before they were kept (`sasirangan calibrate --centres-only`
+        adds them)."""
+        try:
+            pictures = Enrolment.from_arrays(self._open_set_arrays)
+        except NotFittedError:
+            return None
+        return pictures if pictures.has_pictures else None
 
     # -- catalogue references ------------------------------------------------------
 
@@ -305,11 +331,13 @@ class Predictor:
         With a catalogue, a picture nearer a catalogue motif's references than any other motif
         (`enrol.Enrolment.match`) and not judged "not cloth" is named as that motif
         (`source="catalogue"`), whatever the model's own classes say; and when none is named and
-        every motif has references, its closest motifs are the catalogue's ranking. Both only for
-        a `still` picture (an upload or a file: `predict`); on live frames the catalogue names only
-        motifs the model does not know, and the guesses stay the model's: there the model's head,
-        trained on webcam-like views, was right more often (BENCHMARKS.md, "Which guesses a
-        not-sure answer shows", "Confirmed photos and the webcam").
+        every motif has references, its closest motifs are the catalogue's ranking; without such a
+        catalogue, they are the mean of the model's shares and those of each motif's nearest
+        training picture (`mean_shares`). All three only for a `still` picture (an upload or a
+        file: `predict`); on live frames the catalogue names only motifs the model does not know,
+        and the guesses stay the model's: there the model's head, trained on webcam-like views,
+        was right more often (BENCHMARKS.md, "Which guesses a not-sure answer shows", "Confirmed
+        photos and the webcam", "Without a catalogue: the nearest training picture as guesses?").
         A bare probability vector skips the open-set and cloth scores.
         """
         if not isinstance(outputs, dict):
@@ -346,6 +374,9 @@ class Predictor:
             top = closest_motifs(shares, top_k)
         elif still and verdict != MOTIF and self._catalogue_ranks_every_motif(match):
             shares = match.shares
+            top = closest_motifs(shares, top_k)
+        elif still and verdict != MOTIF and self.training_pictures is not None and "features" in outputs:
+            shares = mean_shares(shares, self.training_pictures.nearest_shares(outputs["features"]))
             top = closest_motifs(shares, top_k)
         return Prediction(
             label=best if verdict == MOTIF else UNKNOWN_CLASS,

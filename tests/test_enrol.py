@@ -78,6 +78,33 @@ def test_centres_round_trip_through_arrays():
     assert loaded.match(query).margin == pytest.approx(fitted.match(query).margin, abs=1e-5)
 
 
+def test_nearest_shares_follow_the_nearest_training_picture_not_the_centre():
+    """A motif whose many pictures lie far away but one lies beside the query ranks first, though
+    its centre is farther than another motif's; the unknown class's pictures are not kept."""
+    rng = np.random.default_rng(4)
+    a_pictures = np.r_[_clusters(rng, (np.eye(6)[0] * 4)[None], 19), (np.eye(6)[2] * 4)[None]]
+    features = np.r_[a_pictures, _clusters(rng, (np.eye(6)[1:3].sum(axis=0) * 2.5)[None]),
+                     _clusters(rng, (np.eye(6)[3] * 4)[None])]
+    enrolment = Enrolment().fit(features, np.repeat([0, 1, 2], 20), ["a", "b", "unknown"])
+    assert enrolment.has_pictures and len(enrolment.pictures_) == 40  # the unknown class's 20 left out
+    query = np.eye(6)[2] * 4
+    shares = enrolment.nearest_shares(query)
+    assert set(shares) == {"a", "b"} and sum(shares.values()) == pytest.approx(1.0)
+    assert max(shares, key=shares.get) == "a"
+    centre_similarity = dict(zip(enrolment.class_names_, enrolment.centres_ @ enrolment._embed(query)[0]))
+    assert centre_similarity["b"] > centre_similarity["a"]  # by centres, "b" would have led
+
+    loaded = Enrolment.from_arrays(enrolment.arrays())
+    assert loaded.arrays()["enrol_pictures"].dtype == np.float16
+    assert loaded.nearest_shares(query) == pytest.approx(shares, abs=1e-6)
+
+    old_folder = {k: v for k, v in enrolment.arrays().items() if not k.startswith("enrol_picture")}
+    without = Enrolment.from_arrays(old_folder)  # calibrated before pictures were kept
+    assert not without.has_pictures
+    with pytest.raises(NotFittedError, match="--centres-only"):
+        without.nearest_shares(query)
+
+
 # --------------------------------------------------------------------------- through the Predictor
 
 
@@ -157,6 +184,7 @@ def test_model_folder_without_centres_is_explained(trained_model_dir, tmp_path):
     np.savez(model / OPEN_SET_FILE, **arrays)
     with pytest.raises(NotFittedError, match="sasirangan calibrate MODEL_DIR --centres-only"):
         Predictor(model, catalogue=tmp_path / "cat")
+    assert Predictor(model).training_pictures is None  # without a catalogue it serves, guesses the model's
 
     card_before = json.loads((model / "model_card.json").read_text())
     assert main(["calibrate", str(model), "--centres-only"]) == 0
@@ -165,7 +193,9 @@ def test_model_folder_without_centres_is_explained(trained_model_dir, tmp_path):
     original = dict(np.load(trained_model_dir / OPEN_SET_FILE))
     assert refitted.keys() == original.keys()
     np.testing.assert_allclose(refitted["enrol_centres"], original["enrol_centres"], atol=1e-4)
+    np.testing.assert_allclose(refitted["enrol_pictures"], original["enrol_pictures"], atol=1e-2)
     assert Predictor(model, catalogue=tmp_path / "cat").enrolment is not None
+    assert Predictor(model).training_pictures is not None
 
 
 # --------------------------------------------------------------------------- the command line
@@ -280,6 +310,7 @@ def test_an_unnamed_upload_shows_the_catalogue_ranking_once_every_motif_has_refe
         predictor = Predictor(trained_model_dir, catalogue=catalogue)
         predictor.scorer, predictor.temperature = None, 1.0  # the verdict rests on these logits alone
         predictor._catalogue_match = lambda outputs: match
+        predictor.training_pictures = None  # the catalogue's rule alone (the nearest pictures': below)
         unsure = {**predictor.outputs(_dots(0)), "logits": np.array([0.1, 0.0, 0.2], np.float32)}
         model_guesses = predictor.decide(unsure, still=True).top
         assert model_guesses[0][0] == predictor.class_names[2] != "bands"
@@ -299,3 +330,30 @@ def test_an_unnamed_upload_shows_the_catalogue_ranking_once_every_motif_has_refe
         confident = {**unsure, "logits": np.array([-4.0, -4.0, 4.0], np.float32)}
         named = predictor.decide(confident, still=True)  # a named motif keeps its own probabilities
         assert named.verdict == "motif" and named.top[0][0] == predictor.class_names[2]
+
+
+def test_an_unnamed_upload_without_a_catalogue_shows_the_mean_of_model_and_nearest_picture(trained_model_dir):
+    """Without a catalogue of every motif, an upload no motif is named for is guessed by the mean
+    of the model's shares and the nearest training pictures' (BENCHMARKS.md, "Without a
+    catalogue: the nearest training picture as guesses?"); live frames and named motifs keep the
+    model's own."""
+    from sasirangan.predict import mean_shares
+
+    predictor = Predictor(trained_model_dir)
+    predictor.scorer, predictor.temperature = None, 1.0  # the verdict rests on these logits alone
+    assert predictor.training_pictures is not None  # `sasirangan train` keeps them
+    unsure = {**predictor.outputs(_dots(1)), "logits": np.array([0.3, 0.2, 0.0], np.float32)}
+    nearest = predictor.training_pictures.nearest_shares(unsure["features"])
+    model = dict(zip(predictor.class_names, predictor.calibrated(unsure).tolist()))
+    expected = mean_shares(model, nearest)
+    assert expected != pytest.approx(model, abs=1e-3)  # the two differ, so the test can tell them apart
+
+    upload = predictor.decide(unsure, still=True)
+    assert (upload.verdict, upload.label) == ("uncertain", "unknown")
+    assert upload.probabilities == pytest.approx(expected) and sum(upload.probabilities.values()) == pytest.approx(1.0)
+    assert upload.top == sorted(expected.items(), key=lambda item: -item[1])
+    frame = predictor.decide(unsure)
+    assert frame.probabilities == pytest.approx(model)
+    named = predictor.decide({**unsure, "logits": np.array([-4.0, -4.0, 4.0], np.float32)}, still=True)
+    assert named.verdict == "motif" and named.probabilities == pytest.approx(
+        dict(zip(predictor.class_names, predictor.calibrated({"logits": np.array([-4.0, -4.0, 4.0])}).tolist())))
