@@ -272,13 +272,10 @@ GUESSES = ("model", "ranking", "mean")  # whose first 3 guesses `--ranking` comp
 def guesses_by(probabilities: dict, shares: dict) -> dict[str, list[str]]:
     """The first 3 guesses by the model's probabilities, by the catalogue's ranking (the match's
     shares), and by the mean of the two, each taken as shares among the motifs."""
-    def among_motifs(values):
-        motifs = dict(closest_motifs(values, len(values)))
-        total = sum(motifs.values()) or 1.0
-        return {name: value / total for name, value in motifs.items()}
+    from sasirangan.predict import mean_shares, shares_among_motifs
 
-    model, catalogue = among_motifs(probabilities), among_motifs(shares)
-    mean = {name: (model.get(name, 0.0) + catalogue.get(name, 0.0)) / 2 for name in {**model, **catalogue}}
+    model, catalogue = shares_among_motifs(probabilities), shares_among_motifs(shares)
+    mean = mean_shares(probabilities, shares)  # the library's guesses for an upload (no catalogue)
     return {whose: [name for name, _ in closest_motifs(values, 3)]
             for whose, values in zip(GUESSES, (model, catalogue, mean))}
 
@@ -404,7 +401,7 @@ def nearest_shares(predictor, outputs: dict) -> dict[str, float]:
     model card's train split, answered through its views as `sasirangan calibrate` answers them;
     the enrolment's standardised embedding), as `enrol.SHARE_TEMPERATURE` turns similarities into
     shares. One photo's many crops, not their mean: `one_photo.py`'s nearest teaching picture."""
-    from sasirangan.enrol import SHARE_TEMPERATURE, Enrolment
+    from sasirangan.enrol import Enrolment, similarity_shares
     from sasirangan.evaluate import model_outputs
 
     if not hasattr(predictor, "_pictures"):
@@ -415,10 +412,7 @@ def nearest_shares(predictor, outputs: dict) -> dict[str, float]:
         predictor._pictures = (embedding, embedding._embed(features), np.array([s.label for s in samples]))
     embedding, pictures, labels = predictor._pictures
     similarities = pictures @ embedding._embed(outputs["features"])[0]
-    nearest = {str(name): float(similarities[labels == name].max()) for name in dict.fromkeys(labels)}
-    scaled = np.array(list(nearest.values())) / SHARE_TEMPERATURE
-    shares = np.exp(scaled - scaled.max())
-    return dict(zip(nearest, shares / shares.sum()))
+    return similarity_shares({str(name): float(similarities[labels == name].max()) for name in dict.fromkeys(labels)})
 
 
 def nearest_guesses(predictor, outputs: dict, answer) -> dict[str, list[str]]:
