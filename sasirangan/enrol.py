@@ -113,7 +113,7 @@ class Enrolment:
         self.class_names_ = [class_names[i] for i in present]
         self.centres_ = _unit(np.stack([self._embed(features[labels == i]).mean(axis=0) for i in present]))
         motif_rows = np.array([class_names[i] != UNKNOWN_CLASS for i in labels], bool)
-        # Stored as float16 (the bundled model's 1,400 training crops take 3.5 MB, not 7), so
+        # Stored as float16 (the bundled model's 768 motif crops take 0.9 MB, not 1.8), so
         # rounded as such here too: a fitted and a loaded enrolment rank alike.
         self.pictures_ = self._embed(features[motif_rows]).astype(np.float16).astype(np.float32)
         self.picture_classes_ = np.array([self.class_names_.index(class_names[i]) for i in labels[motif_rows]], np.int16)
