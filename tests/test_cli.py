@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -71,21 +72,28 @@ def test_evaluate_a_whole_data_folder(trained_model_dir, tmp_path, capsys):
     assert (trained_model_dir / "evaluation_more" / "confusion_matrix.png").is_file()
 
 
-def test_predict_json_lines(trained_model_dir, tmp_path, capsys):
-    good = tmp_path / "cloth.png"
-    pattern_image("stripes", 77).save(good)
+@pytest.mark.parametrize("confident, named", [(0.01, True), (0.99, False)])
+def test_predict_json_lines(trained_model_dir, predictor, tmp_path, capsys, confident, named):
+    """Both kinds of answer, pinned by the model's threshold: a named motif's confidence is its
+    top guess's; an upload no motif is named for shows the mean of the model's and the nearest
+    pictures' shares instead, with no unknown among them."""
+    model_dir = tmp_path / "model"
+    shutil.copytree(trained_model_dir, model_dir)
+    assert main(["calibrate", str(model_dir), "--thresholds-only", "--confident", str(confident)]) == 0
+    good = predictor.card.samples("train", trained_model_dir)[0].path  # a picture it knows: past the open-set gate
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff garbage")
-    assert main(["predict", str(trained_model_dir), str(good), str(bad), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(model_dir), str(good), str(bad), "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     answer = lines[0]
-    assert answer["file"] == str(good) and answer["verdict"] in ("motif", "uncertain", "not_motif")
-    assert answer["label"] == (answer["top"][0][0] if answer["verdict"] == "motif" else "unknown")
-    assert ("reason" in answer) == (answer["verdict"] != "motif")
-    assert len(lines[0]["top"]) == 3 and sum(p for _, p in lines[0]["top"]) == pytest.approx(1.0, abs=1e-4)
-    if answer["verdict"] == "motif":  # a named motif's guesses are the model's own probabilities
+    assert answer["file"] == str(good) and (answer["verdict"] == "motif") == named
+    assert answer["label"] == (answer["top"][0][0] if named else "unknown")
+    assert ("reason" in answer) == (not named)
+    assert len(answer["top"]) == 3 and sum(p for _, p in answer["top"]) == pytest.approx(1.0, abs=1e-4)
+    if named:  # the model's own probabilities
         assert answer["confidence"] == answer["top"][0][1]
-    else:  # an upload no motif is named for: the mean of the model's and the nearest pictures' shares
+    else:
         assert answer["confidence"] != answer["top"][0][1] and "unknown" not in dict(answer["top"])
     assert lines[1]["file"] == str(bad) and "error" in lines[1] and "label" not in lines[1]
 
