@@ -94,12 +94,11 @@ def main():
         batches = training_batches(samples["train"], class_names, tuned, camera_passes, config.seed)
         steps = int(np.ceil(len(samples["train"]) * (1 + camera_passes) / config.batch_size))
         _compile(model, tuned, learning_rate, len(class_names), steps, args.epochs)
-        right = []
         for epoch in range(args.epochs):
             began = time.time()
             model.fit(batches, epochs=1, class_weight=_class_weights(labels["train"], len(class_names)), verbose=0)
-            right.append(best_motif_right(model, val_x, val_y, unknown))
-            print(f"  {name}, epoch {epoch + 1}: {right[-1]}/{len(val_y)} ({time.time() - began:.0f} s)", flush=True)
+            right = best_motif_right(model, val_x, val_y, unknown)
+            print(f"  {name}, epoch {epoch + 1}: {right}/{len(val_y)} ({time.time() - began:.0f} s)", flush=True)
         read_after[name] = best_motif_right(model, test_x, test_y, unknown)
     print(f"\nRead after, never chosen on: best motif right on the {len(test_y)} test-region frames")
     for name, hits in read_after.items():
