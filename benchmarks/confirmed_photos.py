@@ -124,9 +124,13 @@ def references(split: dict, teaching: dict[str, Path], rng: np.random.Generator)
     return chosen
 
 
-def answers(model_dir: Path, confirmed: dict[str, list[Path]], photos: list[Path], known_margin=None) -> list:
+def answers(model_dir: Path, confirmed: dict[str, list[Path]], photos: list[Path], known_margin=None,
+            own_guesses: bool = False) -> list:
     """Every photo's answer through a fresh catalogue holding the confirmed photos (with another
-    margin for motifs the model knows than `enrol.KNOWN_MOTIF_MARGIN` when given)."""
+    margin for motifs the model knows than `enrol.KNOWN_MOTIF_MARGIN` when given). With
+    `own_guesses`, an unnamed photo's guesses stay the model's own probabilities: the library
+    would show their mean with the nearest training pictures' (models trained since it keeps them),
+    and what is compared against the model must not already be that mean."""
     from sasirangan.catalogue import Catalogue
     from sasirangan.predict import Predictor
 
@@ -135,6 +139,8 @@ def answers(model_dir: Path, confirmed: dict[str, list[Path]], photos: list[Path
             for path in paths:
                 catalogue.add_photo(path, motif, source="import", status="confirmed", by="benchmark")
         predictor = Predictor(model_dir, catalogue=catalogue if any(confirmed.values()) else None)
+        if own_guesses:
+            predictor.training_pictures = None
         if known_margin is not None and predictor.enrolment is not None:
             predictor.enrolment.known_margin = known_margin
         return [predictor.predict(photo) for photo in photos]
@@ -332,7 +338,7 @@ def ranking(model_dirs: list[Path], split: dict, motifs: list[str], kept: list) 
                   if (motif, split[motif][2][photo]) not in used]
         for half, rows in {"choice": choice, "kept": kept}.items():
             photos, labels = [photo for photo, _ in rows], [motif for _, motif in rows]
-            alone = answers(model_dir, {}, photos)
+            alone = answers(model_dir, {}, photos, own_guesses=True)  # the model's guesses
             for coverage, covered in COVERAGE.items():
                 enrolled = set(covered(motifs))
                 for k in CONFIRMED[1:]:
@@ -418,7 +424,11 @@ def nearest_shares(predictor, outputs: dict) -> dict[str, float]:
 def nearest_guesses(predictor, outputs: dict, answer) -> dict[str, list[str]]:
     """The first 3 guesses of a picture by the model, by the nearest training picture of each
     motif, and by the mean of the two (`guesses_by`'s "mean")."""
-    kinds = guesses_by(answer.probabilities, nearest_shares(predictor, outputs))
+    own = dict(zip(predictor.class_names, map(float, predictor.calibrated(outputs))))  # not the answer's: for an
+    # unnamed upload of a model that keeps its training pictures, the library already shows the mean
+    pictures = predictor.training_pictures  # the library's own, where the model folder keeps them
+    nearest = pictures.nearest_shares(outputs["features"]) if pictures is not None else nearest_shares(predictor, outputs)
+    kinds = guesses_by(own, nearest)
     return {"model": kinds["model"], "nearest": kinds["ranking"], "mean": kinds["mean"]}
 
 
