@@ -402,33 +402,15 @@ def centre_guesses(predictor, outputs: dict) -> list[str]:
     return [name for name, _ in closest_motifs(dict(zip(centres.class_names_, similarities)), 3)]
 
 
-def nearest_shares(predictor, outputs: dict) -> dict[str, float]:
-    """{class: share} from the cosine similarity of each class's nearest *training picture* (the
-    model card's train split, answered through its views as `sasirangan calibrate` answers them;
-    the enrolment's standardised embedding), as `enrol.SHARE_TEMPERATURE` turns similarities into
-    shares. One photo's many crops, not their mean: `one_photo.py`'s nearest teaching picture."""
-    from sasirangan.enrol import Enrolment, similarity_shares
-    from sasirangan.evaluate import model_outputs
-
-    if not hasattr(predictor, "_pictures"):
-        samples = predictor.card.samples("train", predictor.model_dir)
-        features = model_outputs(predictor.model, samples, predictor.class_names, predictor.image_size,
-                                 predictor.views)["features"]
-        embedding = Enrolment.from_arrays(predictor._open_set_arrays)
-        predictor._pictures = (embedding, embedding._embed(features), np.array([s.label for s in samples]))
-    embedding, pictures, labels = predictor._pictures
-    similarities = pictures @ embedding._embed(outputs["features"])[0]
-    return similarity_shares({str(name): float(similarities[labels == name].max()) for name in dict.fromkeys(labels)})
-
-
 def nearest_guesses(predictor, outputs: dict, answer) -> dict[str, list[str]]:
     """The first 3 guesses of a picture by the model, by the nearest training picture of each
     motif, and by the mean of the two (`guesses_by`'s "mean")."""
     own = dict(zip(predictor.class_names, map(float, predictor.calibrated(outputs))))  # not the answer's: for an
     # unnamed upload of a model that keeps its training pictures, the library already shows the mean
-    pictures = predictor.training_pictures  # the library's own, where the model folder keeps them
-    nearest = pictures.nearest_shares(outputs["features"]) if pictures is not None else nearest_shares(predictor, outputs)
-    kinds = guesses_by(own, nearest)
+    if predictor.training_pictures is None:
+        raise SystemExit(f"{predictor.model_dir} keeps no training pictures: run `sasirangan calibrate "
+                         f"{predictor.model_dir} --centres-only` first (or retrain it with one_photo.py --recipe).")
+    kinds = guesses_by(own, predictor.training_pictures.nearest_shares(outputs["features"]))
     return {"model": kinds["model"], "nearest": kinds["ranking"], "mean": kinds["mean"]}
 
 
