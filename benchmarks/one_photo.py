@@ -22,7 +22,7 @@ flags, less those about negatives: no unknown class here) on the same teaching p
 Then the probe (middle layer, all the material) taught from 2, 3 and 5 photos of each motif: what
 more photos per motif (the catalogue's confirmed photos, or a user's own folder) would buy.
 
-    python benchmarks/one_photo.py [--draws 5] [--kept] [--recipe [--recipe-draws 3] [--camera-passes N]]
+    python benchmarks/one_photo.py [--draws 5] [--kept] [--recipe [--recipe-draws 3] [--camera-passes N] [--recipe-seed N]]
 """
 
 import argparse
@@ -46,6 +46,7 @@ PHOTOS_PER_MOTIF = (2, 3, 5)  # the curve after the one-photo table
 RECIPE_FLAGS = ["--samples-per-class", "60", "--region-grid", "3", "--hue", "1.0", "--blur", "0.5", "--tilt", "30",
                 "--perspective", "0.3", "--camera-zoom", "4.5", "--quiet"]
 CAMERA_PASSES = 12  # the bundled recipe's webcam-like frames of each training picture
+RECIPE_SEED = 42  # the recipe models' training seed; others go to runs of their own (--recipe-seed)
 
 
 def halves(photos: list[Path]) -> tuple[list[Path], list[Path], dict[Path, int]]:
@@ -217,6 +218,8 @@ def main():
     parser.add_argument("--recipe-draws", type=int, default=3)
     parser.add_argument("--camera-passes", type=int, default=CAMERA_PASSES,
                         help=f"the recipe with this many webcam-like frames of each training picture (bundled: {CAMERA_PASSES})")
+    parser.add_argument("--recipe-seed", type=int, default=RECIPE_SEED,
+                        help=f"the recipe's training seed (other than {RECIPE_SEED}: its models go to RUNS_seedN)")
     parser.add_argument("--runs", default=str(ROOT / "runs" / "one_photo"), help="where the recipe's models go")
     args = parser.parse_args()
     seed_keras_cache()
@@ -253,8 +256,10 @@ def main():
                 tallies.setdefault(("nearest", layer, material), Tally()).add(
                     *(ranks(s, classes, measured_y[other]) for s in near))
         if args.recipe and draw < args.recipe_draws:
-            runs = Path(args.runs) if args.camera_passes == CAMERA_PASSES else Path(f"{args.runs}_passes{args.camera_passes}")
-            model_dir = train_recipe(teaching, runs / f"draw{draw}", seed=42, camera_passes=args.camera_passes)
+            runs = args.runs + ("" if args.camera_passes == CAMERA_PASSES else f"_passes{args.camera_passes}") + (
+                "" if args.recipe_seed == RECIPE_SEED else f"_seed{args.recipe_seed}")
+            model_dir = train_recipe(teaching, Path(runs) / f"draw{draw}", seed=args.recipe_seed,
+                                     camera_passes=args.camera_passes)
             photos = [photo for (photo, _), keep in zip(measured, other) if keep]
             recipe_tally.add(*recipe_ranks(model_dir, photos, measured_y[other]))
         print(f"draw {draw}: {int(other.sum())} other photos of the {measured_half} half; teaching "
