@@ -23,6 +23,9 @@ from .progress import progress, watched
 from .verdict import VERDICTS
 
 WORST_MISTAKES = 12
+HELD_OUT_REGIONS_FILE = "held_out_regions.png"
+REGION_PHOTOS = 24  # photos drawn in the held-out regions figure, at most (in class order)
+SPLIT_COLOURS = {"val": (40, 90, 255), "test": (255, 40, 40)}  # blue: where settings were chosen; red: measured
 
 
 # --------------------------------------------------------------------------- perturbations
@@ -186,6 +189,46 @@ def _plot_where_it_looked(predictor, pictures, captions, path: Path) -> Path:
     return plot_gallery(overlays, looked, path)
 
 
+def held_out_regions(splits: dict[str, list[Sample]]) -> dict[tuple[str, str], dict[str, tuple]]:
+    """{(photo, class): {split: region}} for the photos split into regions (classes of few photos,
+    `--samples-per-class`): the smallest box around each held-out split's crops of the photo.
+    `splits`: {"val": samples, "test": samples}; samples without a box (whole photos) are skipped."""
+    from .webcam import held_out_region
+
+    boxes: dict = {}
+    for split in SPLIT_COLOURS:
+        for sample in splits.get(split, []):
+            if sample.box:
+                boxes.setdefault((sample.path, sample.label), {}).setdefault(split, []).append(sample.box)
+    return {photo: {split: held_out_region(split_boxes) for split, split_boxes in photo_splits.items()}
+            for photo, photo_splits in sorted(boxes.items(), key=lambda item: (item[0][1], item[0][0]))}
+
+
+def plot_held_out_regions(splits: dict[str, list[Sample]], path: Path) -> Path | None:
+    """Each photo split into regions, its validation region outlined in blue and its test region
+    in red: the test figures measure the red corners only, and a corner that shows a border, a
+    watermark or the floor rather than the motif measures little (BENCHMARKS.md, issue 10).
+    None when no photo was split into regions (nothing to draw)."""
+    from PIL import Image, ImageDraw
+
+    from .plots import plot_gallery
+
+    pictures, captions = [], []
+    for (photo, label), regions in list(held_out_regions(splits).items())[:REGION_PHOTOS]:
+        try:
+            picture = Image.fromarray(load_image(photo))
+        except ImageError:
+            continue  # a photo gone since training: the rest of the report says so
+        width, height = picture.size
+        draw = ImageDraw.Draw(picture)
+        for split, (left, top, right, bottom) in regions.items():
+            draw.rectangle([left * width, top * height, right * width - 1, bottom * height - 1],
+                           outline=SPLIT_COLOURS[split], width=max(2, max(width, height) // 100))
+        pictures.append(np.asarray(picture))
+        captions.append(f"{label}\n{width}x{height} px")
+    return plot_gallery(pictures, captions, path) if pictures else None
+
+
 def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbose: bool = True) -> dict:
     """Evaluate a model folder and write report.md with its figures.
 
@@ -295,6 +338,10 @@ def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbos
     captions = [f"true: {samples[i].label}\npredicted: {decisions[i].label} ({decisions[i].confidence:.0%})" for i in mistakes]
     plot_gallery([crops[i] for i in mistakes], captions, out_dir / "worst_mistakes.png")
     _plot_where_it_looked(predictor, [crops[i] for i in mistakes], captions, out_dir / MISTAKE_HEATMAPS_FILE)
+    (out_dir / HELD_OUT_REGIONS_FILE).unlink(missing_ok=True)  # never a stale figure of another split
+    if data_dir is None:
+        plot_held_out_regions({split: card.samples(split, model_dir) for split in SPLIT_COLOURS},
+                              out_dir / HELD_OUT_REGIONS_FILE)
     _write_markdown(out_dir, label, metrics, names, leaks, card)
     if data_dir is None:
         card.test_metrics = {**summary_of(metrics), "accuracy_with_rejection": metrics["accuracy_with_rejection"],
@@ -364,7 +411,14 @@ def _write_markdown(out_dir: Path, label: str, metrics: dict, names, leaks, card
     lines += ["", "## Worst mistakes", "", "![worst mistakes](worst_mistakes.png)", "",
               "Where the model looked for its answer to each of them (Grad-CAM; red = most evidence): on the "
               "motif, or on the background?", "", f"![where it looked]({MISTAKE_HEATMAPS_FILE})", "",
-              "Every image: [predictions.csv](predictions.csv).", "", "## Leakage check", ""]
+              "Every image: [predictions.csv](predictions.csv).", ""]
+    if (out_dir / HELD_OUT_REGIONS_FILE).is_file():
+        lines += ["## Where the held-out regions lie", "",
+                  "Photos of the classes that had too few to split by photo were split into regions: the model "
+                  "learnt from the rest of each photo, chose its settings on the blue region and was tested on "
+                  "the red one. A red region that shows a border, a watermark or the floor rather than the motif "
+                  "says little about the motif.", "", f"![held-out regions]({HELD_OUT_REGIONS_FILE})", ""]
+    lines += ["## Leakage check", ""]
     if leaks:
         lines.append(f"{len(leaks)} near-duplicate pair(s) across splits:")
         lines += [f"- {a} ({sa}) ~ {b} ({sb})" for sa, a, sb, b in leaks[:50]]
@@ -378,4 +432,4 @@ def _write_markdown(out_dir: Path, label: str, metrics: dict, names, leaks, card
     (out_dir / "report.md").write_text("\n".join(lines) + "\n")
 
 
-__all__ = ["build_report", "format_calibrated_reference", "rejection_metrics", "leakage_pairs", "PERTURBATIONS"]
+__all__ = ["build_report", "held_out_regions", "plot_held_out_regions", "format_calibrated_reference", "rejection_metrics", "leakage_pairs", "PERTURBATIONS"]

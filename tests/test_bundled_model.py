@@ -192,3 +192,13 @@ def test_plain_cloth_in_view_gets_no_motif_name(predictor):
     assert all(a.verdict == "uncertain" and a.label == "unknown" for a in answers)
     assert all(a.problem in ("no_pattern", "too_dark") and a.advice for a in answers)
     assert sum(a.problem == "no_pattern" for a in answers) >= 5
+
+
+def test_the_report_draws_where_each_photos_held_out_regions_lie(predictor, tmp_path):
+    from sasirangan.report import held_out_regions, plot_held_out_regions
+
+    splits = {split: predictor.card.samples(split, MODEL) for split in ("val", "test")}
+    regions = held_out_regions(splits)
+    assert len(regions) == 16 and all(set(photo) == {"val", "test"} for photo in regions.values())
+    assert {label for _, label in regions} == set(predictor.class_names) - {predictor.card.unknown_class}
+    assert plot_held_out_regions(splits, tmp_path / "regions.png") == tmp_path / "regions.png"
