@@ -26,6 +26,7 @@ OPEN_SET_FILE = "open_set.npz"  # class centres and covariance of the open-set s
 RELIABILITY_FILE = "reliability.png"
 CURVES_FILE = "training_curves.png"
 EVALUATION_DIR = "evaluation"
+REPORT_FILE = "report.md"  # in EVALUATION_DIR: what `train` and `evaluate` write for people to read
 OUT_OF_FOLD_FILE = "cloth_out_of_fold.json"  # --cloth-folds: cloth pictures answered by heads that never saw them
 
 # 1: the first cards (whole picture only); 2: backbone key, views, refit, cross-validation;

@@ -198,18 +198,22 @@ def _evaluate(args) -> int:
 
 def _calibrate(args) -> int:
     from .calibrate import calibrate_model_folder, set_naming_thresholds
+    from .card import EVALUATION_DIR, REPORT_FILE
     from .enrol import add_class_centres
 
     if args.thresholds_only:
         verdict = set_naming_thresholds(args.model_dir, args.confident, args.unknown_ceiling).verdict
         print(f"A motif is now named from {verdict['confident']:.0%}, while the unknown class has at most "
               f"{verdict['unknown_ceiling']:.0%}; nothing was refitted.")
-        return 0
-    if args.centres_only:
+    elif args.centres_only:
         add_class_centres(args.model_dir)
-        return 0
-    calibrate_model_folder(args.model_dir, args.method, args.target_accept, args.confident,
-                           unknown_ceiling=args.unknown_ceiling)
+    else:
+        calibrate_model_folder(args.model_dir, args.method, args.target_accept, args.confident,
+                               unknown_ceiling=args.unknown_ceiling)
+    report = Path(args.model_dir) / EVALUATION_DIR / REPORT_FILE
+    if report.is_file():  # its figures were measured with the model's answers before this
+        print(f"{report} was written before this calibration: `sasirangan evaluate {args.model_dir}` measures "
+              "the model's answers again.")
     return 0
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .card import CURVES_FILE, EVALUATION_DIR, RELIABILITY_FILE, ModelCard
+from .card import CURVES_FILE, EVALUATION_DIR, RELIABILITY_FILE, REPORT_FILE, ModelCard
 from .calibrate import ece_interval, ece_of_calibrated_model, expected_calibration_error, softmax
 from .config import UNKNOWN_CLASS
 from .data import ImageError, Sample, load_image, near_duplicate_pairs, perceptual_hash, scan_folder, shift_hue
@@ -295,6 +295,7 @@ def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbos
     metrics["calibration_points"] = {"confidence": calibrated.max(axis=1).round(5).tolist(),
                                      "correct": (calibrated.argmax(axis=1) == y_true).astype(int).tolist()}
     metrics["temperature"] = predictor.temperature
+    metrics["naming_thresholds"] = {"confident": predictor.confident, "unknown_ceiling": predictor.unknown_ceiling}
     metrics["roc_auc"] = plot_roc(y_true, calibrated, names, out_dir / "roc.png")
 
     metrics["rejection"] = {}
@@ -358,7 +359,7 @@ def build_report(model_dir, data_dir=None, unknown_dirs=(), out_dir=None, verbos
         for folder, row in metrics["rejection"].items():
             print(f"  {folder}: rejected {row['rejected']:.1%} of {row['images']}, AUROC {row['auroc']:.3f}, FPR95 {row['fpr95']:.1%}")
         print(f"  leakage: {len(leaks)} near-duplicate pair(s) across splits")
-        print(f"Report written to {out_dir / 'report.md'}")
+        print(f"Report written to {out_dir / REPORT_FILE}")
     return metrics
 
 
@@ -369,11 +370,14 @@ def format_calibrated_reference(metrics: dict) -> str:
 
 
 def _write_markdown(out_dir: Path, label: str, metrics: dict, names, leaks, card: ModelCard) -> None:
+    naming = metrics["naming_thresholds"]
     lines = ["# Evaluation report", "", f"Model trained {card.created or '?'}; evaluated on {label} "
              f"({metrics['images']} images).", "",
              "## Summary", "", "| measure | value |", "|---|---|",
              f"| accuracy (best class, no rejection) | {metrics['accuracy']:.1%}{format_interval(metrics['accuracy_interval'])} |",
              f"| accuracy with rejection (what the app answers) | {metrics['accuracy_with_rejection']:.1%} |",
+             f"| ... answered with a motif named from | {naming['confident']:.0%} calibrated probability, the unknown "
+             f"class at most {naming['unknown_ceiling']:.0%} |",
              f"| top-3 accuracy | {metrics['top3_accuracy']:.1%} |",
              f"| known images wrongly rejected | {metrics['known_rejected']:.1%} |",
              f"| macro F1 / weighted F1 | {metrics['macro_avg']['f1-score']:.3f} / {metrics['weighted_avg']['f1-score']:.3f} |",
@@ -429,7 +433,7 @@ def _write_markdown(out_dir: Path, label: str, metrics: dict, names, leaks, card
         lines += ["", f"{len(conflicts)} pair(s) of near-identical training images are filed under different classes "
                   "(one label of each pair is probably wrong; check them):", ""]
         lines += [f"- {a} ~ {b}" for a, b in conflicts[:50]]
-    (out_dir / "report.md").write_text("\n".join(lines) + "\n")
+    (out_dir / REPORT_FILE).write_text("\n".join(lines) + "\n")
 
 
 __all__ = ["build_report", "held_out_regions", "plot_held_out_regions", "format_calibrated_reference", "rejection_metrics", "leakage_pairs", "PERTURBATIONS"]

@@ -62,6 +62,8 @@ def test_evaluate_repeats_the_saved_test_split(trained_model_dir, tmp_path, caps
     assert not (trained_model_dir / "evaluation" / "held_out_regions.png").exists()
     assert str(negatives) in report
     assert "perfectly calibrated model would measure on these 3 images" in report
+    assert metrics["naming_thresholds"] == {"confident": 0.5, "unknown_ceiling": 1.0}
+    assert "| ... answered with a motif named from | 50% calibrated probability, the unknown class at most 100% |" in report
 
 
 def test_evaluate_a_whole_data_folder(trained_model_dir, tmp_path, capsys):
@@ -163,7 +165,9 @@ def test_calibrate_thresholds_only_refits_nothing(trained_model_dir, capsys):
     before = json.loads((copy / "model_card.json").read_text())
     fitted = (copy / "open_set.npz").read_bytes()
     assert main(["calibrate", str(copy), "--thresholds-only", "--unknown-ceiling", "0.05"]) == 0
-    assert "named from 50%, while the unknown class has at most 5%; nothing was refitted" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "named from 50%, while the unknown class has at most 5%; nothing was refitted" in out
+    assert f"report.md was written before this calibration: `sasirangan evaluate {copy}`" in out  # the report is stale
     after = json.loads((copy / "model_card.json").read_text())
     assert after["verdict"] == {**before["verdict"], "unknown_ceiling": 0.05}
     assert after["calibration"] == before["calibration"] and (copy / "open_set.npz").read_bytes() == fitted
