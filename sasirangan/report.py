@@ -23,7 +23,7 @@ from .progress import progress, watched
 from .verdict import VERDICTS
 
 WORST_MISTAKES = 12
-HELD_OUT_REGIONS_FILE = "held_out_regions.png"
+HELD_OUT_REGIONS_FILE = "held_out_regions.jpg"  # JPEG: whole photos, which take 2 MB as a PNG
 REGION_PHOTOS = 24  # photos drawn in the held-out regions figure, at most (in class order)
 SPLIT_COLOURS = {"val": (40, 90, 255), "test": (255, 40, 40)}  # blue: where settings were chosen; red: measured
 

@@ -201,4 +201,4 @@ def test_the_report_draws_where_each_photos_held_out_regions_lie(predictor, tmp_
     regions = held_out_regions(splits)
     assert len(regions) == 16 and all(set(photo) == {"val", "test"} for photo in regions.values())
     assert {label for _, label in regions} == set(predictor.class_names) - {predictor.card.unknown_class}
-    assert plot_held_out_regions(splits, tmp_path / "regions.png") == tmp_path / "regions.png"
+    assert plot_held_out_regions(splits, tmp_path / "regions.jpg") == tmp_path / "regions.jpg"

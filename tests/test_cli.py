@@ -59,7 +59,7 @@ def test_evaluate_repeats_the_saved_test_split(trained_model_dir, tmp_path, caps
     for heading in ("## Per class", "## Rejection", "## Robustness", "## Worst mistakes", "## Leakage check"):
         assert heading in report
     assert "## Where the held-out regions lie" not in report  # the toy photos were split whole, not into regions
-    assert not (trained_model_dir / "evaluation" / "held_out_regions.png").exists()
+    assert not (trained_model_dir / "evaluation" / "held_out_regions.jpg").exists()
     assert str(negatives) in report
     assert "perfectly calibrated model would measure on these 3 images" in report
     assert metrics["naming_thresholds"] == {"confident": 0.5, "unknown_ceiling": 1.0}

@@ -24,12 +24,12 @@ def test_each_photo_split_into_regions_gets_its_validation_and_test_region(tmp_p
         for split, region in photo_regions.items():
             boxes = [s.box for s in splits[split] if s.path == photo]
             assert boxes and all(_inside(box, region) for box in boxes)
-    figure = plot_held_out_regions(splits, tmp_path / "regions.png")
-    assert figure == tmp_path / "regions.png" and Image.open(figure).size[0] > 300
+    figure = plot_held_out_regions(splits, tmp_path / "regions.jpg")
+    assert figure == tmp_path / "regions.jpg" and Image.open(figure).size[0] > 300
 
 
 def test_photos_split_whole_draw_no_regions(tmp_path):
     splits = split_samples(scan_folder(make_tree(tmp_path / "d", per_class=10)), TrainConfig())
     assert held_out_regions(splits) == {}
-    assert plot_held_out_regions(splits, tmp_path / "regions.png") is None
-    assert not (tmp_path / "regions.png").exists()
+    assert plot_held_out_regions(splits, tmp_path / "regions.jpg") is None
+    assert not (tmp_path / "regions.jpg").exists()
