@@ -33,3 +33,16 @@ def test_photos_split_whole_draw_no_regions(tmp_path):
     assert held_out_regions(splits) == {}
     assert plot_held_out_regions(splits, tmp_path / "regions.jpg") is None
     assert not (tmp_path / "regions.jpg").exists()
+
+
+def test_training_on_one_photo_a_class_reports_where_its_regions_lie(tmp_path):
+    from sasirangan.cli import main
+
+    data = make_tree(tmp_path / "data", per_class=1, size=96)
+    assert main(["train", str(data), "--out", str(tmp_path / "model"), "--image-size", "32", "--weights", "none",
+                 "--head-epochs", "1", "--fine-tune-epochs", "0", "--samples-per-class", "12", "--batch-size", "8",
+                 "--quiet"]) == 0
+    evaluation = tmp_path / "model" / "evaluation"
+    report = (evaluation / "report.md").read_text()
+    assert "## Where the held-out regions lie" in report and "![held-out regions](held_out_regions.jpg)" in report
+    assert Image.open(evaluation / "held_out_regions.jpg").format == "JPEG"
