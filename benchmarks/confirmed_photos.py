@@ -283,13 +283,22 @@ COVERAGE = {"every motif": lambda motifs: motifs, "every other motif": lambda mo
 GUESSES = ("model", "ranking", "mean")  # whose first 3 guesses `--ranking` compares
 
 
+def mean_shares(model_probabilities: dict[str, float], other_shares: dict[str, float]) -> dict[str, float]:
+    """The mean of the model's and another ranking's shares among the motifs (the library showed
+    it on unnamed uploads, with the nearest training pictures, from 2026-12-06 to 12-07)."""
+    from sasirangan.predict import shares_among_motifs
+
+    model, other = shares_among_motifs(model_probabilities), shares_among_motifs(other_shares)
+    return {name: (model.get(name, 0.0) + other.get(name, 0.0)) / 2 for name in {**model, **other}}
+
+
 def guesses_by(probabilities: dict, shares: dict) -> dict[str, list[str]]:
     """The first 3 guesses by the model's probabilities, by the catalogue's ranking (the match's
     shares), and by the mean of the two, each taken as shares among the motifs."""
-    from sasirangan.predict import mean_shares, shares_among_motifs
+    from sasirangan.predict import shares_among_motifs
 
     model, catalogue = shares_among_motifs(probabilities), shares_among_motifs(shares)
-    mean = mean_shares(probabilities, shares)  # the library's guesses for an upload (no catalogue)
+    mean = mean_shares(probabilities, shares)
     return {whose: [name for name, _ in closest_motifs(values, 3)]
             for whose, values in zip(GUESSES, (model, catalogue, mean))}
 

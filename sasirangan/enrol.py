@@ -19,11 +19,10 @@ model knows" does not; and a prototype (the mean of 5 references) was steadier t
 single reference. The margin was chosen on five left-out batik motifs and checked on five others
 (BENCHMARKS.md, "Enrolling a motif without retraining").
 
-The same embedding also keeps every motif's training pictures (`nearest_shares`): for an upload
-no motif is named for, the nearest training picture of each motif, meaned with the model's
-shares, put the right motif among the closest three more often than the model alone, with or
-without a catalogue (BENCHMARKS.md, "Without a catalogue: the nearest training picture as
-guesses?").
+The same embedding also keeps every motif's training pictures (`nearest_shares`), which
+`benchmarks/confirmed_photos.py --nearest` compares with the model's guesses: meaned with the
+model's shares they were level with the model alone on the photos the choice was made on, so no
+answer uses them (BENCHMARKS.md, "Without a catalogue: the nearest training picture as guesses?").
 """
 
 from __future__ import annotations
@@ -240,6 +239,5 @@ def add_class_centres(model_dir, verbose: bool = True) -> Enrolment:
     np.savez(path, **{**arrays, **enrolment.arrays()})
     if verbose:
         print(f"Added the centres of {len(enrolment.class_names_)} classes and {len(enrolment.pictures_)} training "
-              f"pictures to {path}: catalogue motifs can be enrolled, and uploads no motif is named for are "
-              f"also ranked by their nearest training picture.")
+              f"pictures to {path}: catalogue motifs can be enrolled.")
     return enrolment

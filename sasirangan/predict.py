@@ -68,14 +68,6 @@ def shares_among_motifs(probabilities: dict[str, float]) -> dict[str, float]:
     return {name: p / total if total > 0 else 0.0 for name, p in motifs.items()}
 
 
-def mean_shares(model_probabilities: dict[str, float], nearest_shares: dict[str, float]) -> dict[str, float]:
-    """The mean of the model's and the nearest training pictures' shares among the motifs: the
-    guesses of an upload no motif is named for (BENCHMARKS.md, "Without a catalogue: the
-    nearest training picture as guesses?")."""
-    model, nearest = shares_among_motifs(model_probabilities), shares_among_motifs(nearest_shares)
-    return {name: (model.get(name, 0.0) + nearest.get(name, 0.0)) / 2 for name in {**model, **nearest}}
-
-
 @dataclass
 class Prediction:
     """The answer for one picture."""
@@ -153,9 +145,10 @@ class Predictor:
             self.use_catalogue(catalogue)
 
     def _training_pictures(self) -> Enrolment | None:
-        """Every motif's training pictures in the enrolment's embedding, for `nearest_shares`;
-        None for a folder calibrated before they were kept (`sasirangan calibrate --centres-only`
-        adds them)."""
+        """Every motif's training pictures in the enrolment's embedding, for `nearest_shares`
+        (what `benchmarks/confirmed_photos.py --nearest` compares the model's guesses with; no
+        answer uses them now); None for a folder calibrated before they were kept
+        (`sasirangan calibrate --centres-only` adds them)."""
         try:
             pictures = Enrolment.from_arrays(self._open_set_arrays)
         except NotFittedError:
@@ -332,12 +325,13 @@ class Predictor:
         (`enrol.Enrolment.match`) and not judged "not cloth" is named as that motif
         (`source="catalogue"`), whatever the model's own classes say; and when none is named and
         every motif has references, its closest motifs are the catalogue's ranking; without such a
-        catalogue, they are the mean of the model's shares and those of each motif's nearest
-        training picture (`mean_shares`). All three only for a `still` picture (an upload or a
-        file: `predict`); on live frames the catalogue names only motifs the model does not know,
-        and the guesses stay the model's: there the model's head, trained on webcam-like views,
-        was right more often (BENCHMARKS.md, "Which guesses a not-sure answer shows", "Confirmed
-        photos and the webcam", "Without a catalogue: the nearest training picture as guesses?").
+        catalogue, the model's own. Both only for a `still` picture (an upload or a file:
+        `predict`); on live frames the catalogue names only motifs the model does not know, and
+        the guesses stay the model's: there the model's head, trained on webcam-like views, was
+        right more often (BENCHMARKS.md, "Which guesses a not-sure answer shows", "Confirmed
+        photos and the webcam"). The mean of the model's and the nearest training pictures'
+        shares was shown on uploads for a day, and left out again by a rule pooled over nine
+        retrained heads ("Without a catalogue: the nearest training picture as guesses?").
         A bare probability vector skips the open-set and cloth scores.
         """
         if not isinstance(outputs, dict):
@@ -374,9 +368,6 @@ class Predictor:
             top = closest_motifs(shares, top_k)
         elif still and verdict != MOTIF and self._catalogue_ranks_every_motif(match):
             shares = match.shares
-            top = closest_motifs(shares, top_k)
-        elif still and verdict != MOTIF and self.training_pictures is not None and "features" in outputs:
-            shares = mean_shares(shares, self.training_pictures.nearest_shares(outputs["features"]))
             top = closest_motifs(shares, top_k)
         return Prediction(
             label=best if verdict == MOTIF else UNKNOWN_CLASS,

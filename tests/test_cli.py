@@ -78,9 +78,9 @@ def test_evaluate_a_whole_data_folder(trained_model_dir, tmp_path, capsys):
 
 @pytest.mark.parametrize("confident, named", [(0.01, True), (0.99, False)])
 def test_predict_json_lines(trained_model_dir, predictor, tmp_path, capsys, confident, named):
-    """Both kinds of answer, pinned by the model's threshold: a named motif's confidence is its
-    top guess's; an upload no motif is named for shows the mean of the model's and the nearest
-    pictures' shares instead, with no unknown among them."""
+    """Both kinds of answer, pinned by the model's threshold: named or not, the confidence is the
+    most probable class's and the guesses are the model's own (the toy model has no unknown
+    class, so its top guess), with no unknown among them; only a name has no reason."""
     model_dir = tmp_path / "model"
     shutil.copytree(trained_model_dir, model_dir)
     assert main(["calibrate", str(model_dir), "--thresholds-only", "--confident", str(confident)]) == 0
@@ -95,10 +95,7 @@ def test_predict_json_lines(trained_model_dir, predictor, tmp_path, capsys, conf
     assert answer["label"] == (answer["top"][0][0] if named else "unknown")
     assert ("reason" in answer) == (not named)
     assert len(answer["top"]) == 3 and sum(p for _, p in answer["top"]) == pytest.approx(1.0, abs=1e-4)
-    if named:  # the model's own probabilities
-        assert answer["confidence"] == answer["top"][0][1]
-    else:
-        assert answer["confidence"] != answer["top"][0][1] and "unknown" not in dict(answer["top"])
+    assert answer["confidence"] == answer["top"][0][1] and "unknown" not in dict(answer["top"])
     assert lines[1]["file"] == str(bad) and "error" in lines[1] and "label" not in lines[1]
 
 

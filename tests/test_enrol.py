@@ -332,28 +332,24 @@ def test_an_unnamed_upload_shows_the_catalogue_ranking_once_every_motif_has_refe
         assert named.verdict == "motif" and named.top[0][0] == predictor.class_names[2]
 
 
-def test_an_unnamed_upload_without_a_catalogue_shows_the_mean_of_model_and_nearest_picture(trained_model_dir):
-    """Without a catalogue of every motif, an upload no motif is named for is guessed by the mean
-    of the model's shares and the nearest training pictures' (BENCHMARKS.md, "Without a
-    catalogue: the nearest training picture as guesses?"); live frames and named motifs keep the
-    model's own."""
-    from sasirangan.predict import mean_shares
-
+def test_an_unnamed_upload_without_a_catalogue_shows_the_models_own_guesses(trained_model_dir):
+    """Without a catalogue of every motif, an upload no motif is named for is guessed by the
+    model's own probabilities, as a live frame is: the mean with the nearest training pictures'
+    shares was left out by the rule pooled over nine retrained heads (BENCHMARKS.md, "Without a
+    catalogue: the nearest training picture as guesses?"), though the model keeps the pictures."""
     predictor = Predictor(trained_model_dir)
     predictor.scorer, predictor.temperature = None, 1.0  # the verdict rests on these logits alone
     assert predictor.training_pictures is not None  # `sasirangan train` keeps them
     unsure = {**predictor.outputs(_dots(1)), "logits": np.array([0.3, 0.2, 0.0], np.float32)}
-    nearest = predictor.training_pictures.nearest_shares(unsure["features"])
     model = dict(zip(predictor.class_names, predictor.calibrated(unsure).tolist()))
-    expected = mean_shares(model, nearest)
-    assert expected != pytest.approx(model, abs=1e-3)  # the two differ, so the test can tell them apart
+    nearest = predictor.training_pictures.nearest_shares(unsure["features"])
+    assert nearest != pytest.approx(model, abs=1e-3)  # the two differ, so the test can tell them apart
 
     upload = predictor.decide(unsure, still=True)
     assert (upload.verdict, upload.label) == ("uncertain", "unknown")
-    assert upload.probabilities == pytest.approx(expected) and sum(upload.probabilities.values()) == pytest.approx(1.0)
-    assert upload.top == sorted(expected.items(), key=lambda item: -item[1])
-    frame = predictor.decide(unsure)
-    assert frame.probabilities == pytest.approx(model)
+    assert upload.probabilities == pytest.approx(model)
+    assert [name for name, _ in upload.top] == sorted(model, key=lambda name: -model[name])
+    assert [p for _, p in upload.top] == pytest.approx(sorted(model.values(), reverse=True))
+    assert predictor.decide(unsure).probabilities == pytest.approx(model)  # a live frame: the same
     named = predictor.decide({**unsure, "logits": np.array([-4.0, -4.0, 4.0], np.float32)}, still=True)
-    assert named.verdict == "motif" and named.probabilities == pytest.approx(
-        dict(zip(predictor.class_names, predictor.calibrated({"logits": np.array([-4.0, -4.0, 4.0])}).tolist())))
+    assert named.verdict == "motif" and named.top[0][0] == predictor.class_names[2]
