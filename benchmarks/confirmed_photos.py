@@ -132,13 +132,9 @@ def references(split: dict, teaching: dict[str, Path], rng: np.random.Generator)
     return chosen
 
 
-def answers(model_dir: Path, confirmed: dict[str, list[Path]], photos: list[Path], known_margin=None,
-            own_guesses: bool = False) -> list:
+def answers(model_dir: Path, confirmed: dict[str, list[Path]], photos: list[Path], known_margin=None) -> list:
     """Every photo's answer through a fresh catalogue holding the confirmed photos (with another
-    margin for motifs the model knows than `enrol.KNOWN_MOTIF_MARGIN` when given). With
-    `own_guesses`, an unnamed photo's guesses stay the model's own probabilities: the library
-    would show their mean with the nearest training pictures' (models trained since it keeps them),
-    and what is compared against the model must not already be that mean."""
+    margin for motifs the model knows than `enrol.KNOWN_MOTIF_MARGIN` when given)."""
     from sasirangan.catalogue import Catalogue
     from sasirangan.predict import Predictor
 
@@ -147,8 +143,6 @@ def answers(model_dir: Path, confirmed: dict[str, list[Path]], photos: list[Path
             for path in paths:
                 catalogue.add_photo(path, motif, source="import", status="confirmed", by="benchmark")
         predictor = Predictor(model_dir, catalogue=catalogue if any(confirmed.values()) else None)
-        if own_guesses:
-            predictor.training_pictures = None
         if known_margin is not None and predictor.enrolment is not None:
             predictor.enrolment.known_margin = known_margin
         return [predictor.predict(photo) for photo in photos]
@@ -355,7 +349,7 @@ def ranking(model_dirs: list[Path], split: dict, motifs: list[str], kept: list) 
                   if (motif, split[motif][2][photo]) not in used]
         for half, rows in {"choice": choice, "kept": kept}.items():
             photos, labels = [photo for photo, _ in rows], [motif for _, motif in rows]
-            alone = answers(model_dir, {}, photos, own_guesses=True)  # the model's guesses
+            alone = answers(model_dir, {}, photos)  # the model's guesses
             for coverage, covered in COVERAGE.items():
                 enrolled = set(covered(motifs))
                 for k in CONFIRMED[1:]:
@@ -422,8 +416,7 @@ def centre_guesses(predictor, outputs: dict) -> list[str]:
 def nearest_guesses(predictor, outputs: dict, answer) -> dict[str, list[str]]:
     """The first 3 guesses of a picture by the model, by the nearest training picture of each
     motif, and by the mean of the two (`guesses_by`'s "mean")."""
-    own = dict(zip(predictor.class_names, map(float, predictor.calibrated(outputs))))  # not the answer's: for an
-    # unnamed upload of a model that keeps its training pictures, the library already shows the mean
+    own = dict(zip(predictor.class_names, map(float, predictor.calibrated(outputs))))
     if predictor.training_pictures is None:
         raise SystemExit(f"{predictor.model_dir} keeps no training pictures: run `sasirangan calibrate "
                          f"{predictor.model_dir} --centres-only` first (or retrain it with one_photo.py --recipe).")
