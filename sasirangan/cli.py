@@ -201,12 +201,13 @@ def _calibrate(args) -> int:
     from .card import EVALUATION_DIR, REPORT_FILE
     from .enrol import add_class_centres
 
+    if args.centres_only:  # the answers, and so the report's figures, stay as they are
+        add_class_centres(args.model_dir)
+        return 0
     if args.thresholds_only:
         verdict = set_naming_thresholds(args.model_dir, args.confident, args.unknown_ceiling).verdict
         print(f"A motif is now named from {verdict['confident']:.0%}, while the unknown class has at most "
               f"{verdict['unknown_ceiling']:.0%}; nothing was refitted.")
-    elif args.centres_only:
-        add_class_centres(args.model_dir)
     else:
         calibrate_model_folder(args.model_dir, args.method, args.target_accept, args.confident,
                                unknown_ceiling=args.unknown_ceiling)

@@ -10,6 +10,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -140,15 +141,15 @@ class Predictor:
         self._lock = threading.Lock()  # a LiteRT interpreter serves one call at a time
         self.backend = self._open_backend(backend)
         self.catalogue, self.enrolment = None, None
-        self.training_pictures = self._training_pictures()
         if catalogue is not None:
             self.use_catalogue(catalogue)
 
-    def _training_pictures(self) -> Enrolment | None:
+    @cached_property
+    def training_pictures(self) -> Enrolment | None:
         """Every motif's training pictures in the enrolment's embedding, for `nearest_shares`
         (what `benchmarks/confirmed_photos.py --nearest` compares the model's guesses with; no
-        answer uses them now); None for a folder calibrated before they were kept
-        (`sasirangan calibrate --centres-only` adds them)."""
+        answer uses them, so they are read on first use, not at start-up); None for a folder
+        calibrated before they were kept (`sasirangan calibrate --centres-only` adds them)."""
         try:
             pictures = Enrolment.from_arrays(self._open_set_arrays)
         except NotFittedError:
